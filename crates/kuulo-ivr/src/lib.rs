@@ -1,0 +1,1 @@
+//! Survey scripts: the model, validation, and a pure interpreter.

@@ -1,0 +1,273 @@
+//! The message parser: start line, header index, body by Content-Length.
+//!
+//! The whole header section is checked as UTF-8 once; every header value is
+//! then a [`Bytes`] slice of the input. Only folded header lines (rare since
+//! RFC 3261 deprecated them, but still sent) cost an allocation.
+
+use super::error::ParseError;
+use super::headers::{HeaderName, Headers};
+use super::typed::is_token_char;
+use super::{Method, Request, Response, SipMessage, Uri};
+use bytes::{Bytes, BytesMut};
+
+/// The largest message accepted, in bytes. A UDP datagram cannot be larger,
+/// and over TCP a larger Content-Length is refused before buffering it.
+pub const MAX_MESSAGE_SIZE: usize = 65_535;
+
+/// Parses one complete message.
+pub(crate) fn parse_message(data: Bytes) -> Result<SipMessage, ParseError> {
+    if data.len() > MAX_MESSAGE_SIZE {
+        return Err(ParseError::TooLarge(data.len()));
+    }
+    let start = data
+        .iter()
+        .position(|b| !matches!(b, b'\r' | b'\n'))
+        .ok_or(ParseError::Empty)?;
+
+    let mut lines = LineCursor { data: &data, pos: start };
+    let (line_start, line_end) = lines.next_line().ok_or(ParseError::Unterminated)?;
+    let start_line = std::str::from_utf8(&data[line_start..line_end])
+        .map_err(|_| ParseError::NotUtf8)?;
+    let head = parse_start_line(start_line)?;
+
+    let mut headers = Headers::with_capacity(16);
+    let mut pending: Option<PendingHeader> = None;
+    let mut line_no = 1;
+    let body_start = loop {
+        let (ls, le) = lines.next_line().ok_or(ParseError::Unterminated)?;
+        line_no += 1;
+        if ls == le {
+            break lines.pos;
+        }
+        let line = &data[ls..le];
+        if std::str::from_utf8(line).is_err() {
+            return Err(ParseError::NotUtf8);
+        }
+        if line[0] == b' ' || line[0] == b'\t' {
+            let p = pending.as_mut().ok_or(ParseError::HeaderLine {
+                line: line_no,
+                reason: "continuation line before any header",
+            })?;
+            p.fold(&data, ls, le);
+            continue;
+        }
+        if let Some(p) = pending.take() {
+            p.flush(&data, &mut headers);
+        }
+        let colon = memchr::memchr(b':', line).ok_or(ParseError::HeaderLine {
+            line: line_no,
+            reason: "no colon",
+        })?;
+        let name_end = trim_end(line, colon);
+        if name_end == 0 || !line[..name_end].iter().all(|&b| is_token_char(b)) {
+            return Err(ParseError::HeaderLine {
+                line: line_no,
+                reason: "invalid header name",
+            });
+        }
+        let name = HeaderName::from_slice(&data, ls, ls + name_end);
+        let vs = ls + colon + 1;
+        pending = Some(PendingHeader {
+            name,
+            start: vs,
+            end: le,
+            folded: None,
+        });
+    };
+    if let Some(p) = pending.take() {
+        p.flush(&data, &mut headers);
+    }
+
+    let mut body = data.slice(body_start.min(data.len())..);
+    let mut content_length: Option<usize> = None;
+    for value in headers.get_all(&HeaderName::ContentLength) {
+        let n: usize = value
+            .parse()
+            .map_err(|_| ParseError::BadContentLength(value.chars().take(20).collect()))?;
+        if content_length.is_some_and(|prev| prev != n) {
+            return Err(ParseError::BadContentLength("conflicting values".into()));
+        }
+        content_length = Some(n);
+    }
+    if let Some(n) = content_length {
+        if n > body.len() {
+            return Err(ParseError::BodyTruncated {
+                expected: n,
+                got: body.len(),
+            });
+        }
+        body.truncate(n);
+    }
+
+    Ok(match head {
+        StartLine::Request(method, uri) => SipMessage::Request(Request {
+            method,
+            uri,
+            headers,
+            body,
+        }),
+        StartLine::Response(status, reason) => SipMessage::Response(Response {
+            status,
+            reason,
+            headers,
+            body,
+        }),
+    })
+}
+
+enum StartLine {
+    Request(Method, Uri),
+    Response(u16, String),
+}
+
+fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
+    if line.len() >= 4 && line[..4].eq_ignore_ascii_case("SIP/") {
+        let (version, rest) = line
+            .split_once(' ')
+            .ok_or(ParseError::StartLine("status line without a status code"))?;
+        check_version(version)?;
+        let (code, reason) = rest.split_once(' ').unwrap_or((rest, ""));
+        let status: u16 = code
+            .parse()
+            .ok()
+            .filter(|c| (100..=699).contains(c) && code.len() == 3)
+            .ok_or_else(|| ParseError::BadStatus(code.chars().take(10).collect()))?;
+        return Ok(StartLine::Response(status, reason.trim().to_string()));
+    }
+    let (method, rest) = line
+        .split_once(' ')
+        .ok_or(ParseError::StartLine("request line needs method, URI and version"))?;
+    let (uri, version) = rest
+        .rsplit_once(' ')
+        .ok_or(ParseError::StartLine("request line needs method, URI and version"))?;
+    if uri.is_empty() || uri.contains([' ', '\t']) {
+        return Err(ParseError::StartLine(
+            "Request-URI must be separated by single spaces and contain none",
+        ));
+    }
+    check_version(version)?;
+    let method = Method::from_token(method)?;
+    let uri = Uri::parse(uri)?;
+    Ok(StartLine::Request(method, uri))
+}
+
+fn check_version(version: &str) -> Result<(), ParseError> {
+    if version.eq_ignore_ascii_case("SIP/2.0") {
+        Ok(())
+    } else {
+        Err(ParseError::BadVersion(version.chars().take(16).collect()))
+    }
+}
+
+/// Walks the input line by line; a line ends at LF, with an optional CR
+/// before it (bare LF is tolerated, as most stacks do).
+struct LineCursor<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl LineCursor<'_> {
+    /// The next line's `[start, end)` without its terminator, or `None` when
+    /// the input ends before a terminator.
+    fn next_line(&mut self) -> Option<(usize, usize)> {
+        let rest = self.data.get(self.pos..)?;
+        let nl = memchr::memchr(b'\n', rest)?;
+        let start = self.pos;
+        let mut end = start + nl;
+        if end > start && self.data[end - 1] == b'\r' {
+            end -= 1;
+        }
+        self.pos = start + nl + 1;
+        Some((start, end))
+    }
+}
+
+fn trim_end(line: &[u8], mut end: usize) -> usize {
+    while end > 0 && matches!(line[end - 1], b' ' | b'\t') {
+        end -= 1;
+    }
+    end
+}
+
+/// A header whose value may continue on folded lines.
+struct PendingHeader {
+    name: HeaderName,
+    start: usize,
+    end: usize,
+    folded: Option<BytesMut>,
+}
+
+impl PendingHeader {
+    fn fold(&mut self, data: &Bytes, ls: usize, le: usize) {
+        let buf = self.folded.get_or_insert_with(|| {
+            let mut b = BytesMut::with_capacity(self.end - self.start + (le - ls));
+            b.extend_from_slice(data[self.start..self.end].trim_ascii_end());
+            b
+        });
+        let cont = data[ls..le].trim_ascii();
+        if !cont.is_empty() {
+            if !buf.is_empty() {
+                buf.extend_from_slice(b" ");
+            }
+            buf.extend_from_slice(cont);
+        }
+    }
+
+    fn flush(self, data: &Bytes, headers: &mut Headers) {
+        let value = match self.folded {
+            Some(buf) => buf.freeze(),
+            None => data.slice(self.start..self.end),
+        };
+        let value = trim_bytes(value);
+        if self.name.is_list() {
+            split_list(&self.name, &value, headers);
+        } else {
+            headers.push_bytes(self.name, value);
+        }
+    }
+}
+
+fn trim_bytes(value: Bytes) -> Bytes {
+    let start = value
+        .iter()
+        .position(|b| !matches!(b, b' ' | b'\t'))
+        .unwrap_or(value.len());
+    let end = value
+        .iter()
+        .rposition(|b| !matches!(b, b' ' | b'\t'))
+        .map_or(start, |p| p + 1);
+    value.slice(start..end.max(start))
+}
+
+/// Splits a list header at commas outside quoted strings and `<...>`.
+fn split_list(name: &HeaderName, value: &Bytes, headers: &mut Headers) {
+    let mut in_quotes = false;
+    let mut in_angle = false;
+    let mut escaped = false;
+    let mut piece_start = 0;
+    for (i, &b) in value.iter().enumerate() {
+        if escaped {
+            escaped = false;
+            continue;
+        }
+        match b {
+            b'\\' if in_quotes => escaped = true,
+            b'"' => in_quotes = !in_quotes,
+            b'<' if !in_quotes => in_angle = true,
+            b'>' if !in_quotes => in_angle = false,
+            b',' if !in_quotes && !in_angle => {
+                push_piece(name, value.slice(piece_start..i), headers);
+                piece_start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    push_piece(name, value.slice(piece_start..), headers);
+}
+
+fn push_piece(name: &HeaderName, piece: Bytes, headers: &mut Headers) {
+    let piece = trim_bytes(piece);
+    if !piece.is_empty() {
+        headers.push_bytes(name.clone(), piece);
+    }
+}

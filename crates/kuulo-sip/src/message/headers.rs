@@ -301,6 +301,15 @@ impl Headers {
         self.entries.is_empty()
     }
 
+    /// Replaces the first value of `name` (the top Via, when a request's
+    /// received/rport parameters are filled in); appends if absent.
+    pub fn replace_first(&mut self, name: &HeaderName, value: impl Into<String>) {
+        match self.entries.iter_mut().find(|h| &h.name == name) {
+            Some(h) => h.value = Bytes::from(value.into()),
+            None => self.entries.push(Header::new(name.clone(), value)),
+        }
+    }
+
     /// Removes the first value of `name` and returns it.
     pub fn remove_first(&mut self, name: &HeaderName) -> Option<Header> {
         let index = self.entries.iter().position(|h| &h.name == name)?;

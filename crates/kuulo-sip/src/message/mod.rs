@@ -296,9 +296,35 @@ pub trait HeaderAccess {
             .collect()
     }
 
-    /// Max-Forwards, if present.
+    /// Max-Forwards, if present. Values above 255 are invalid (RFC 3261
+    /// 20.22; RFC 4475 3.1.2.4).
     fn max_forwards(&self) -> Result<Option<u32>, HeaderError> {
-        typed::opt_number(self.headers(), HeaderName::MaxForwards, "Max-Forwards")
+        match typed::opt_number(self.headers(), HeaderName::MaxForwards, "Max-Forwards")? {
+            Some(n) if n > 255 => Err(HeaderError::invalid("Max-Forwards", "larger than 255")),
+            other => Ok(other),
+        }
+    }
+
+    /// Checks that the headers RFC 3261 allows only once (Call-ID, CSeq,
+    /// From, To, Max-Forwards, Content-Type, Content-Length) appear at most
+    /// once; a UAS answers 400 otherwise (RFC 4475 3.3.8). The other
+    /// accessors read the first value and do not check this.
+    fn check_single_valued(&self) -> Result<(), HeaderError> {
+        let single = [
+            (HeaderName::CallId, "Call-ID"),
+            (HeaderName::CSeq, "CSeq"),
+            (HeaderName::From, "From"),
+            (HeaderName::To, "To"),
+            (HeaderName::MaxForwards, "Max-Forwards"),
+            (HeaderName::ContentType, "Content-Type"),
+            (HeaderName::ContentLength, "Content-Length"),
+        ];
+        for (name, label) in &single {
+            if self.headers().get_all(name).nth(1).is_some() {
+                return Err(HeaderError::invalid(*label, "appears more than once"));
+            }
+        }
+        Ok(())
     }
 
     /// Content-Length, if present.

@@ -148,6 +148,11 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
     check_version(version)?;
     let method = Method::from_token(method)?;
     let uri = Uri::parse(uri)?;
+    if uri.as_sip().is_some_and(|u| u.headers.is_some()) {
+        // RFC 3261 19.1.1 (table 1): headers are not allowed in a
+        // Request-URI (RFC 4475 3.1.2.11).
+        return Err(ParseError::StartLine("Request-URI must not contain headers"));
+    }
     Ok(StartLine::Request(method, uri))
 }
 

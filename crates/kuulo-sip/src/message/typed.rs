@@ -38,10 +38,15 @@ impl Params {
     /// Parses the text after the first `;` (`a=b;c;d="x;y"`).
     pub fn parse(s: &str) -> Result<Params, HeaderError> {
         let mut out = Vec::new();
+        if s.trim().is_empty() {
+            return Ok(Params(out));
+        }
         for piece in split_outside_quotes(s, b';') {
             let piece = piece.trim();
             if piece.is_empty() {
-                continue;
+                // `;;` or a trailing `;`: generic-param needs a token
+                // (RFC 3261 25.1; RFC 4475 3.1.2.1).
+                return Err(HeaderError::invalid("parameter", "empty parameter"));
             }
             match piece.split_once('=') {
                 Some((k, v)) => {
@@ -164,7 +169,12 @@ impl NameAddr {
             let end = closing_quote(q).ok_or(HeaderError::invalid(NAME, "unterminated quoted display name"))?;
             (Some(unescape_quoted(&q[..end])), q[end + 1..].trim_start())
         } else if let Some(lt) = s.find('<') {
+            // An unquoted display name is a series of tokens (RFC 3261
+            // 25.1); anything else must be quoted (RFC 4475 3.1.2.15).
             let d = s[..lt].trim();
+            if !d.bytes().all(|b| is_token_char(b) || b == b' ' || b == b'\t') {
+                return Err(HeaderError::invalid(NAME, "unquoted display name with non-token characters"));
+            }
             (if d.is_empty() { None } else { Some(d.to_string()) }, &s[lt..])
         } else {
             (None, s)
@@ -173,7 +183,12 @@ impl NameAddr {
             let gt = inner
                 .find('>')
                 .ok_or(HeaderError::invalid(NAME, "missing '>'"))?;
-            let uri = Uri::parse(inner[..gt].trim())?;
+            let uri_text = &inner[..gt];
+            if uri_text.starts_with([' ', '\t']) || uri_text.ends_with([' ', '\t']) {
+                // RFC 4475 3.1.2.14: no LWS inside the angle brackets.
+                return Err(HeaderError::invalid(NAME, "whitespace inside <>"));
+            }
+            let uri = Uri::parse(uri_text)?;
             let after = inner[gt + 1..].trim();
             let params = match after {
                 "" => Params::default(),
@@ -193,7 +208,8 @@ impl NameAddr {
         }
         // addr-spec: parameters after the URI belong to the header.
         let (uri, params) = match rest.split_once(';') {
-            Some((u, p)) => (u, Params::parse(p)?),
+            // LWS may precede the ';' (SEMI = SWS ";" SWS; RFC 4475 3.1.1.1).
+            Some((u, p)) => (u.trim_end(), Params::parse(p)?),
             None => (rest, Params::default()),
         };
         if uri.contains([' ', '?', ',']) {

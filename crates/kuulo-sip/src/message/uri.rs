@@ -106,15 +106,17 @@ impl SipUri {
     }
 
     fn parse_rest(secure: bool, rest: &str) -> Result<SipUri, UriError> {
-        let (before_headers, headers) = match rest.split_once('?') {
-            Some((a, h)) => (a, Some(h.to_string())),
-            None => (rest, None),
+        // The userinfo ends at the last '@': '@' is allowed neither in
+        // parameters nor in headers (they escape it), while ';' and '?' may
+        // legally appear inside the user part (RFC 3261 25.1
+        // user-unreserved; RFC 4475 3.1.1.2 and 3.1.1.9).
+        let (userinfo, after_user) = match rest.rfind('@') {
+            Some(at) => (Some(&rest[..at]), &rest[at + 1..]),
+            None => (None, rest),
         };
-        // The userinfo ends at the last '@' before any parameter; a ';' may
-        // legally appear inside the user part (RFC 3261 25.1 user-unreserved).
-        let (userinfo, hostpart) = match before_headers.rfind('@') {
-            Some(at) => (Some(&before_headers[..at]), &before_headers[at + 1..]),
-            None => (None, before_headers),
+        let (hostpart, headers) = match after_user.split_once('?') {
+            Some((a, h)) => (a, Some(h.to_string())),
+            None => (after_user, None),
         };
         let (user, password) = match userinfo {
             None => (None, None),

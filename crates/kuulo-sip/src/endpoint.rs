@@ -99,6 +99,19 @@ impl Endpoint {
         self.transactions.len()
     }
 
+    /// Client transactions still waiting for a final response (a caller
+    /// about to exit waits for these; the ones absorbing retransmissions
+    /// after the final response do not count). O(transactions).
+    pub fn awaiting_final_responses(&self) -> usize {
+        self.transactions
+            .values()
+            .filter(|t| {
+                t.key.role == Role::Client
+                    && matches!(t.state(), State::Calling | State::Trying | State::Proceeding)
+            })
+            .count()
+    }
+
     /// A live transaction.
     pub fn transaction(&self, id: TransactionId) -> Option<&Transaction> {
         self.transactions.get(&id)

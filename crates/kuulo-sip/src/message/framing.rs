@@ -69,7 +69,7 @@ impl StreamFramer {
             return Ok(None);
         };
         let length = content_length(&self.buf[..head_end])?;
-        if head_end + length > MAX_MESSAGE_SIZE {
+        if length > MAX_MESSAGE_SIZE || head_end + length > MAX_MESSAGE_SIZE {
             return Err(FramingError::BadContentLength);
         }
         if self.buf.len() < head_end + length {
@@ -102,7 +102,7 @@ fn content_length(head: &[u8]) -> Result<usize, FramingError> {
         if name.eq_ignore_ascii_case(b"content-length") || name.eq_ignore_ascii_case(b"l") {
             let value = std::str::from_utf8(line[colon + 1..].trim_ascii())
                 .map_err(|_| FramingError::BadContentLength)?;
-            return value.parse().map_err(|_| FramingError::BadContentLength);
+            return super::parse::parse_content_length(value).ok_or(FramingError::BadContentLength);
         }
     }
     Err(FramingError::MissingContentLength)

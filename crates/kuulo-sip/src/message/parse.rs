@@ -14,6 +14,10 @@ use bytes::{Bytes, BytesMut};
 /// and over TCP a larger Content-Length is refused before buffering it.
 pub const MAX_MESSAGE_SIZE: usize = 65_535;
 
+/// Upper bound of header entries reserved up front (a 64 KiB datagram of
+/// one-byte lines would otherwise reserve far more than it needs).
+const MAX_INDEX_RESERVE: usize = 512;
+
 /// Parses one complete message.
 pub(crate) fn parse_message(data: Bytes) -> Result<SipMessage, ParseError> {
     if data.len() > MAX_MESSAGE_SIZE {
@@ -24,13 +28,20 @@ pub(crate) fn parse_message(data: Bytes) -> Result<SipMessage, ParseError> {
         .position(|b| !matches!(b, b'\r' | b'\n'))
         .ok_or(ParseError::Empty)?;
 
-    let mut lines = LineCursor { data: &data, pos: start };
+    let mut lines = LineCursor {
+        data: &data,
+        pos: start,
+    };
     let (line_start, line_end) = lines.next_line().ok_or(ParseError::Unterminated)?;
-    let start_line = std::str::from_utf8(&data[line_start..line_end])
-        .map_err(|_| ParseError::NotUtf8)?;
+    let start_line =
+        std::str::from_utf8(&data[line_start..line_end]).map_err(|_| ParseError::NotUtf8)?;
     let head = parse_start_line(start_line)?;
 
-    let mut headers = Headers::with_capacity(16);
+    // One entry per line is enough unless a line carries a comma-separated
+    // list; counting lines first keeps the index to a single allocation
+    // whatever the number of headers (the body's lines only over-reserve).
+    let line_count = memchr::memchr_iter(b'\n', &data[start..]).count();
+    let mut headers = Headers::with_capacity(line_count.min(MAX_INDEX_RESERVE) + 4);
     let mut pending: Option<PendingHeader> = None;
     let mut line_no = 1;
     let body_start = loop {
@@ -81,9 +92,8 @@ pub(crate) fn parse_message(data: Bytes) -> Result<SipMessage, ParseError> {
     let mut body = data.slice(body_start.min(data.len())..);
     let mut content_length: Option<usize> = None;
     for value in headers.get_all(&HeaderName::ContentLength) {
-        let n: usize = value
-            .parse()
-            .map_err(|_| ParseError::BadContentLength(value.chars().take(20).collect()))?;
+        let n = parse_content_length(value)
+            .ok_or_else(|| ParseError::BadContentLength(value.chars().take(20).collect()))?;
         if content_length.is_some_and(|prev| prev != n) {
             return Err(ParseError::BadContentLength("conflicting values".into()));
         }
@@ -115,6 +125,15 @@ pub(crate) fn parse_message(data: Bytes) -> Result<SipMessage, ParseError> {
     })
 }
 
+/// Content-Length is `1*DIGIT` (RFC 3261 20.14): no sign, no spaces
+/// inside (Rust's integer parsing would accept a leading `+`).
+pub(crate) fn parse_content_length(value: &str) -> Option<usize> {
+    if value.is_empty() || !value.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    value.parse().ok()
+}
+
 enum StartLine {
     Request(Method, Uri),
     Response(u16, String),
@@ -134,12 +153,12 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
             .ok_or_else(|| ParseError::BadStatus(code.chars().take(10).collect()))?;
         return Ok(StartLine::Response(status, reason.trim().to_string()));
     }
-    let (method, rest) = line
-        .split_once(' ')
-        .ok_or(ParseError::StartLine("request line needs method, URI and version"))?;
-    let (uri, version) = rest
-        .rsplit_once(' ')
-        .ok_or(ParseError::StartLine("request line needs method, URI and version"))?;
+    let (method, rest) = line.split_once(' ').ok_or(ParseError::StartLine(
+        "request line needs method, URI and version",
+    ))?;
+    let (uri, version) = rest.rsplit_once(' ').ok_or(ParseError::StartLine(
+        "request line needs method, URI and version",
+    ))?;
     if uri.is_empty() || uri.contains([' ', '\t']) {
         return Err(ParseError::StartLine(
             "Request-URI must be separated by single spaces and contain none",
@@ -151,7 +170,9 @@ fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
     if uri.as_sip().is_some_and(|u| u.headers.is_some()) {
         // RFC 3261 19.1.1 (table 1): headers are not allowed in a
         // Request-URI (RFC 4475 3.1.2.11).
-        return Err(ParseError::StartLine("Request-URI must not contain headers"));
+        return Err(ParseError::StartLine(
+            "Request-URI must not contain headers",
+        ));
     }
     Ok(StartLine::Request(method, uri))
 }

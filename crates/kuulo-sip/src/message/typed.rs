@@ -79,7 +79,11 @@ impl Params {
     /// Sets (or replaces) a parameter.
     pub fn set(&mut self, name: &str, value: Option<&str>) {
         let value = value.map(str::to_string);
-        match self.0.iter_mut().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+        match self
+            .0
+            .iter_mut()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+        {
             Some(entry) => entry.1 = value,
             None => self.0.push((name.to_string(), value)),
         }
@@ -166,16 +170,32 @@ impl NameAddr {
         const NAME: &str = "name-addr";
         let s = s.trim();
         let (display, rest) = if let Some(q) = s.strip_prefix('"') {
-            let end = closing_quote(q).ok_or(HeaderError::invalid(NAME, "unterminated quoted display name"))?;
+            let end = closing_quote(q).ok_or(HeaderError::invalid(
+                NAME,
+                "unterminated quoted display name",
+            ))?;
             (Some(unescape_quoted(&q[..end])), q[end + 1..].trim_start())
         } else if let Some(lt) = s.find('<') {
             // An unquoted display name is a series of tokens (RFC 3261
             // 25.1); anything else must be quoted (RFC 4475 3.1.2.15).
             let d = s[..lt].trim();
-            if !d.bytes().all(|b| is_token_char(b) || b == b' ' || b == b'\t') {
-                return Err(HeaderError::invalid(NAME, "unquoted display name with non-token characters"));
+            if !d
+                .bytes()
+                .all(|b| is_token_char(b) || b == b' ' || b == b'\t')
+            {
+                return Err(HeaderError::invalid(
+                    NAME,
+                    "unquoted display name with non-token characters",
+                ));
             }
-            (if d.is_empty() { None } else { Some(d.to_string()) }, &s[lt..])
+            (
+                if d.is_empty() {
+                    None
+                } else {
+                    Some(d.to_string())
+                },
+                &s[lt..],
+            )
         } else {
             (None, s)
         };
@@ -192,10 +212,10 @@ impl NameAddr {
             let after = inner[gt + 1..].trim();
             let params = match after {
                 "" => Params::default(),
-                p => Params::parse(
-                    p.strip_prefix(';')
-                        .ok_or(HeaderError::invalid(NAME, "text after '>' that is not a parameter"))?,
-                )?,
+                p => Params::parse(p.strip_prefix(';').ok_or(HeaderError::invalid(
+                    NAME,
+                    "text after '>' that is not a parameter",
+                ))?)?,
             };
             return Ok(NameAddr {
                 display,
@@ -213,7 +233,10 @@ impl NameAddr {
             None => (rest, Params::default()),
         };
         if uri.contains([' ', '?', ',']) {
-            return Err(HeaderError::invalid(NAME, "a URI with ',', '?' or spaces must be in <>"));
+            return Err(HeaderError::invalid(
+                NAME,
+                "a URI with ',', '?' or spaces must be in <>",
+            ));
         }
         Ok(NameAddr {
             display: None,
@@ -315,7 +338,10 @@ impl Via {
             Some((h, p)) => (h, Params::parse(p)?),
             None => (rest, Params::default()),
         };
-        let sent_by: String = sent_by.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let sent_by: String = sent_by
+            .chars()
+            .filter(|c| !c.is_ascii_whitespace())
+            .collect();
         let (host, port) = split_sent_by(&sent_by)?;
         Ok(Via {
             transport: transport.to_ascii_uppercase(),
@@ -360,7 +386,10 @@ fn split_sent_by(s: &str) -> Result<(Host, Option<u16>), HeaderError> {
     };
     let host = parse_host(host)?;
     let port = port
-        .map(|p| p.parse::<u16>().map_err(|_| HeaderError::invalid(NAME, "invalid port")))
+        .map(|p| {
+            p.parse::<u16>()
+                .map_err(|_| HeaderError::invalid(NAME, "invalid port"))
+        })
         .transpose()?;
     Ok((host, port))
 }
@@ -389,10 +418,14 @@ impl CSeq {
     pub fn parse(s: &str) -> Result<CSeq, HeaderError> {
         let mut parts = s.split_ascii_whitespace();
         let (Some(n), Some(m), None) = (parts.next(), parts.next(), parts.next()) else {
-            return Err(HeaderError::invalid("CSeq", "expected a number and a method"));
+            return Err(HeaderError::invalid(
+                "CSeq",
+                "expected a number and a method",
+            ));
         };
         let seq = parse_u31(n).ok_or(HeaderError::invalid("CSeq", "number out of range"))?;
-        let method = Method::from_token(m).map_err(|_| HeaderError::invalid("CSeq", "invalid method"))?;
+        let method =
+            Method::from_token(m).map_err(|_| HeaderError::invalid("CSeq", "invalid method"))?;
         Ok(CSeq { seq, method })
     }
 }
@@ -425,14 +458,21 @@ impl RAck {
     /// Parses `776656 1 INVITE`.
     pub fn parse(s: &str) -> Result<RAck, HeaderError> {
         let mut parts = s.split_ascii_whitespace();
-        let (Some(r), Some(c), Some(m), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(r), Some(c), Some(m), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
-            return Err(HeaderError::invalid("RAck", "expected RSeq, CSeq and method"));
+            return Err(HeaderError::invalid(
+                "RAck",
+                "expected RSeq, CSeq and method",
+            ));
         };
         Ok(RAck {
-            rseq: r.parse().map_err(|_| HeaderError::invalid("RAck", "invalid RSeq"))?,
+            rseq: r
+                .parse()
+                .map_err(|_| HeaderError::invalid("RAck", "invalid RSeq"))?,
             cseq: parse_u31(c).ok_or(HeaderError::invalid("RAck", "invalid CSeq"))?,
-            method: Method::from_token(m).map_err(|_| HeaderError::invalid("RAck", "invalid method"))?,
+            method: Method::from_token(m)
+                .map_err(|_| HeaderError::invalid("RAck", "invalid method"))?,
         })
     }
 }
@@ -484,7 +524,10 @@ impl Reason {
         let params = Params::parse(p)?;
         let cause = params
             .get("cause")
-            .map(|c| c.parse().map_err(|_| HeaderError::invalid("Reason", "invalid cause")))
+            .map(|c| {
+                c.parse()
+                    .map_err(|_| HeaderError::invalid("Reason", "invalid cause"))
+            })
             .transpose()?;
         Ok(Reason {
             protocol: protocol.to_string(),
@@ -563,7 +606,11 @@ impl Challenge {
     pub fn qop_options(&self) -> Vec<String> {
         self.params
             .get("qop")
-            .map(|q| q.split(',').map(|v| v.trim().to_ascii_lowercase()).collect())
+            .map(|q| {
+                q.split(',')
+                    .map(|v| v.trim().to_ascii_lowercase())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -616,7 +663,8 @@ mod tests {
 
     #[test]
     fn name_addr_forms() {
-        let n = NameAddr::parse(r#""J Rosenberg \\\"" <sip:jdrosen@example.com>;tag=98asjd8"#).unwrap();
+        let n =
+            NameAddr::parse(r#""J Rosenberg \\\"" <sip:jdrosen@example.com>;tag=98asjd8"#).unwrap();
         assert_eq!(n.display.as_deref(), Some(r#"J Rosenberg \""#));
         assert_eq!(n.tag(), Some("98asjd8"));
         let n = NameAddr::parse("sip:a@b.com;tag=x").unwrap();

@@ -136,7 +136,10 @@ impl SipUri {
             }
         };
         let (hostport, params) = match hostpart.split_once(';') {
-            Some((h, p)) => (h, Params::parse(p).map_err(|_| UriError::Escape("in a parameter"))?),
+            Some((h, p)) => (
+                h,
+                Params::parse(p).map_err(|_| UriError::Escape("in a parameter"))?,
+            ),
             None => (hostpart, Params::default()),
         };
         let (host, port) = parse_hostport(hostport)?;
@@ -201,7 +204,10 @@ impl SipUri {
 impl TelUri {
     fn parse_rest(rest: &str) -> Result<TelUri, UriError> {
         let (number, params) = match rest.split_once(';') {
-            Some((n, p)) => (n, Params::parse(p).map_err(|_| UriError::Escape("in a parameter"))?),
+            Some((n, p)) => (
+                n,
+                Params::parse(p).map_err(|_| UriError::Escape("in a parameter"))?,
+            ),
             None => (rest, Params::default()),
         };
         let digits_ok = !number.is_empty()
@@ -228,10 +234,11 @@ fn parse_hostport(s: &str) -> Result<(Host, Option<u16>), UriError> {
             .map_err(|_| UriError::Host(addr.chars().take(64).collect()))?;
         let port = match after {
             "" => None,
-            p => Some(parse_port(
-                p.strip_prefix(':')
-                    .ok_or_else(|| UriError::Port(p.chars().take(16).collect()))?,
-            )?),
+            p => {
+                Some(parse_port(p.strip_prefix(':').ok_or_else(|| {
+                    UriError::Port(p.chars().take(16).collect())
+                })?)?)
+            }
         };
         return Ok((Host::Ipv6(ip), port));
     }
@@ -277,7 +284,8 @@ fn check_escapes(s: &str) -> Result<(), UriError> {
     let mut i = 0;
     while i < b.len() {
         if b[i] == b'%' {
-            let ok = b.len() > i + 2 && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit();
+            let ok =
+                b.len() > i + 2 && b[i + 1].is_ascii_hexdigit() && b[i + 2].is_ascii_hexdigit();
             if !ok {
                 return Err(UriError::Escape("(a % must be followed by two hex digits)"));
             }
@@ -362,7 +370,8 @@ mod tests {
 
     #[test]
     fn parses_the_usual_forms() {
-        let u = Uri::parse("sips:alice:secret@[2001:db8::10]:5061;transport=tcp;lr?subject=x").unwrap();
+        let u =
+            Uri::parse("sips:alice:secret@[2001:db8::10]:5061;transport=tcp;lr?subject=x").unwrap();
         let Uri::Sip(s) = u else { panic!() };
         assert!(s.secure);
         assert_eq!(s.user.as_deref(), Some("alice"));

@@ -1,0 +1,150 @@
+//! A SIP UAS that answers every call: the smallest embedding of Kuulo's
+//! user agent, and the peer that sipp's `-sn uac` runs against in CI.
+//!
+//! ```text
+//! cargo run --release --example uas -- --bind 127.0.0.1:5080 --hold-secs 2
+//! ```
+//!
+//! It answers each INVITE with 180 and 200 OK (PCMU and telephone-event
+//! SDP), sends BYE after the hold time unless the caller hangs up first, and
+//! prints a summary when stopped (Ctrl-C, `--max-calls` or `--run-secs`).
+
+#[path = "support/mod.rs"]
+mod support;
+
+use clap::Parser;
+use kuulo::sip::driver::{self, Application, SipSockets};
+use kuulo::sip::ua::{CallHandle, EndReason, UaConfig, UaEvent, UserAgent};
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+#[derive(Parser, Debug)]
+#[command(about = "Answer every SIP call, hang up after a hold time")]
+struct Args {
+    /// Address to listen on (UDP and TCP).
+    #[arg(long, default_value = "127.0.0.1:5080")]
+    bind: SocketAddr,
+    /// Seconds to hold an answered call before sending BYE (0: never).
+    #[arg(long, default_value_t = 2.0)]
+    hold_secs: f64,
+    /// Exit after this many calls have ended.
+    #[arg(long)]
+    max_calls: Option<u64>,
+    /// Exit after this many seconds.
+    #[arg(long)]
+    run_secs: Option<f64>,
+    /// First RTP port advertised in the SDP (even ports, rotating).
+    #[arg(long, default_value_t = 20000)]
+    rtp_base: u16,
+}
+
+#[derive(Default, Debug)]
+struct Counts {
+    incoming: u64,
+    confirmed: u64,
+    local_bye: u64,
+    remote_bye: u64,
+    cancelled: u64,
+    no_ack: u64,
+    other: u64,
+}
+
+struct Uas {
+    args: Args,
+    hangups: BinaryHeap<Reverse<(Instant, CallHandle)>>,
+    counts: Counts,
+    ended: u64,
+    stop_at: Option<Instant>,
+    next_port: u16,
+}
+
+impl Uas {
+    fn rtp_port(&mut self) -> u16 {
+        let port = self.next_port;
+        self.next_port = if port >= 60000 { self.args.rtp_base } else { port + 2 };
+        port
+    }
+}
+
+impl Application for Uas {
+    fn on_event(&mut self, ua: &mut UserAgent, now: Instant, event: UaEvent) {
+        match event {
+            UaEvent::Incoming { call, .. } => {
+                self.counts.incoming += 1;
+                let sdp = support::audio_sdp(self.args.bind.ip(), self.rtp_port(), call.0);
+                ua.ring(now, call, None);
+                ua.answer(now, call, sdp);
+            }
+            UaEvent::Confirmed { call, .. } => {
+                self.counts.confirmed += 1;
+                if self.args.hold_secs > 0.0 {
+                    let at = now + Duration::from_secs_f64(self.args.hold_secs);
+                    self.hangups.push(Reverse((at, call)));
+                }
+            }
+            UaEvent::Ended { reason, .. } => {
+                self.ended += 1;
+                match reason {
+                    EndReason::LocalBye => self.counts.local_bye += 1,
+                    EndReason::RemoteBye => self.counts.remote_bye += 1,
+                    EndReason::CancelledByPeer => self.counts.cancelled += 1,
+                    EndReason::NoAck => self.counts.no_ack += 1,
+                    _ => self.counts.other += 1,
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_tick(&mut self, ua: &mut UserAgent, now: Instant) {
+        while let Some(Reverse((at, call))) = self.hangups.peek().copied() {
+            if at > now {
+                break;
+            }
+            self.hangups.pop();
+            ua.hangup(now, call);
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let next = self.hangups.peek().map(|Reverse((at, _))| *at);
+        [next, self.stop_at].into_iter().flatten().min()
+    }
+
+    fn is_done(&self, ua: &UserAgent) -> bool {
+        let max_reached = self.args.max_calls.is_some_and(|m| self.ended >= m) && ua.call_count() == 0;
+        let time_up = self.stop_at.is_some_and(|t| Instant::now() >= t);
+        max_reached || time_up
+    }
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> std::io::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let args = Args::parse();
+    let sockets = SipSockets::bind(args.bind, true).await?;
+    let local = sockets.local_addr()?;
+    let mut ua = UserAgent::new(UaConfig::new(local));
+    eprintln!("uas: listening on {local} (UDP and TCP)");
+    let mut app = Uas {
+        stop_at: args.run_secs.map(|s| Instant::now() + Duration::from_secs_f64(s)),
+        next_port: args.rtp_base,
+        args,
+        hangups: BinaryHeap::new(),
+        counts: Counts::default(),
+        ended: 0,
+    };
+    driver::run(sockets, &mut ua, &mut app, support::ctrl_c()).await?;
+    let c = &app.counts;
+    let stats = ua.endpoint().stats();
+    println!(
+        "uas summary: incoming={} confirmed={} local_bye={} remote_bye={} cancelled={} no_ack={} other={} malformed={} bad_requests_answered={}",
+        c.incoming, c.confirmed, c.local_bye, c.remote_bye, c.cancelled, c.no_ack, c.other,
+        stats.malformed, stats.bad_requests_answered
+    );
+    Ok(())
+}

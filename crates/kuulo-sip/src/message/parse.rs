@@ -54,6 +54,16 @@ pub(crate) fn parse_message(data: Bytes) -> Result<SipMessage, ParseError> {
         if std::str::from_utf8(line).is_err() {
             return Err(ParseError::NotUtf8);
         }
+        // TEXT-UTF8 excludes control characters other than HTAB (RFC 3261
+        // 25.1); a raw NUL in a header is an attack or a bug, never data.
+        // A quoted-pair may escape one (`"NUL:\<00>"` is valid, RFC 4475
+        // 3.1.1.2), so a control character right after `\` is allowed.
+        if has_unescaped_control(line) {
+            return Err(ParseError::HeaderLine {
+                line: line_no,
+                reason: "control character in header",
+            });
+        }
         if line[0] == b' ' || line[0] == b'\t' {
             let p = pending.as_mut().ok_or(ParseError::HeaderLine {
                 line: line_no,
@@ -140,7 +150,13 @@ enum StartLine {
 }
 
 fn parse_start_line(line: &str) -> Result<StartLine, ParseError> {
-    if line.len() >= 4 && line[..4].eq_ignore_ascii_case("SIP/") {
+    // Compared as bytes: slicing the str at 4 would panic inside a
+    // multi-byte character (found by the fuzzer).
+    if line
+        .as_bytes()
+        .get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
+    {
         let (version, rest) = line
             .split_once(' ')
             .ok_or(ParseError::StartLine("status line without a status code"))?;
@@ -206,6 +222,22 @@ impl LineCursor<'_> {
         self.pos = start + nl + 1;
         Some((start, end))
     }
+}
+
+/// Whether `line` holds a control character (other than HTAB) that is not
+/// the escaped character of a quoted-pair.
+fn has_unescaped_control(line: &[u8]) -> bool {
+    let mut escaped = false;
+    for &b in line {
+        if escaped {
+            escaped = false;
+        } else if b == b'\\' {
+            escaped = true;
+        } else if (b < 0x20 && b != b'\t') || b == 0x7f {
+            return true;
+        }
+    }
+    false
 }
 
 fn trim_end(line: &[u8], mut end: usize) -> usize {

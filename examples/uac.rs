@@ -18,7 +18,9 @@ use clap::Parser;
 use kuulo::sip::digest::DigestCredentials;
 use kuulo::sip::driver::{self, Application, SipSockets};
 use kuulo::sip::message::Uri;
-use kuulo::sip::ua::{uri_socket_addr, CallHandle, CallState, EndReason, UaConfig, UaEvent, UserAgent};
+use kuulo::sip::ua::{
+    uri_socket_addr, CallHandle, CallState, EndReason, UaConfig, UaEvent, UserAgent,
+};
 use kuulo::sip::{Peer, Transport};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -105,10 +107,14 @@ impl Application for Uac {
                 self.started.remove(&call);
                 match reason {
                     EndReason::LocalBye | EndReason::RemoteBye | EndReason::NoAck => {}
-                    EndReason::Rejected { status: 486 | 600, .. } => self.outcome.busy += 1,
-                    EndReason::Rejected { status: 408 | 480 | 487, .. } | EndReason::Cancelled => {
-                        self.outcome.no_answer += 1
+                    EndReason::Rejected {
+                        status: 486 | 600, ..
+                    } => self.outcome.busy += 1,
+                    EndReason::Rejected {
+                        status: 408 | 480 | 487,
+                        ..
                     }
+                    | EndReason::Cancelled => self.outcome.no_answer += 1,
                     other => {
                         self.outcome.failed += 1;
                         *self.failures.entry(format!("{other:?}")).or_default() += 1;
@@ -121,11 +127,17 @@ impl Application for Uac {
 
     fn on_tick(&mut self, ua: &mut UserAgent, now: Instant) {
         while self.placed < self.args.calls && now >= self.next_call_at {
-            let sdp = support::audio_sdp(self.args.bind.ip(), 30000 + (self.placed % 15000) as u16 * 2, self.placed);
+            let sdp = support::audio_sdp(
+                self.args.bind.ip(),
+                30000 + (self.placed % 15000) as u16 * 2,
+                self.placed,
+            );
             let call = ua.invite(now, self.target.clone(), self.destination, sdp);
             self.started.insert(call, now);
-            self.ring_limits
-                .push(Reverse((now + Duration::from_secs_f64(self.args.ring_secs), call)));
+            self.ring_limits.push(Reverse((
+                now + Duration::from_secs_f64(self.args.ring_secs),
+                call,
+            )));
             self.placed += 1;
             self.next_call_at += self.interval;
         }
@@ -141,7 +153,10 @@ impl Application for Uac {
                 break;
             }
             self.ring_limits.pop();
-            if matches!(ua.call_state(call), Some(CallState::Calling | CallState::Early)) {
+            if matches!(
+                ua.call_state(call),
+                Some(CallState::Calling | CallState::Early)
+            ) {
                 ua.hangup(now, call);
             }
         }
@@ -183,7 +198,11 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         None => uri_socket_addr(&target)
             .ok_or("the target's host is not an IP address; give --proxy IP:PORT")?,
     };
-    let transport = if args.tcp { Transport::Tcp } else { Transport::Udp };
+    let transport = if args.tcp {
+        Transport::Tcp
+    } else {
+        Transport::Udp
+    };
     let sockets = SipSockets::bind(args.bind, args.tcp).await?;
     let local = sockets.local_addr()?;
     let mut config = UaConfig::new(local);
@@ -202,7 +221,10 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
     let rate = args.rate.max(0.001);
     let mut app = Uac {
         target,
-        destination: Peer { addr: dest_addr, transport },
+        destination: Peer {
+            addr: dest_addr,
+            transport,
+        },
         interval: Duration::from_secs_f64(1.0 / rate),
         next_call_at: Instant::now(),
         placed: 0,
@@ -231,5 +253,9 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         support::percentile_ms(&mut app.setup, 0.99),
         t0.elapsed().as_secs_f64()
     );
-    Ok(if o.failed == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if o.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

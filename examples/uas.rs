@@ -63,7 +63,11 @@ struct Uas {
 impl Uas {
     fn rtp_port(&mut self) -> u16 {
         let port = self.next_port;
-        self.next_port = if port >= 60000 { self.args.rtp_base } else { port + 2 };
+        self.next_port = if port >= 60000 {
+            self.args.rtp_base
+        } else {
+            port + 2
+        };
         port
     }
 }
@@ -114,7 +118,8 @@ impl Application for Uas {
     }
 
     fn is_done(&self, ua: &UserAgent) -> bool {
-        let max_reached = self.args.max_calls.is_some_and(|m| self.ended >= m) && ua.call_count() == 0;
+        let max_reached =
+            self.args.max_calls.is_some_and(|m| self.ended >= m) && ua.call_count() == 0;
         let time_up = self.stop_at.is_some_and(|t| Instant::now() >= t);
         max_reached || time_up
     }
@@ -131,7 +136,9 @@ async fn main() -> std::io::Result<()> {
     let mut ua = UserAgent::new(UaConfig::new(local));
     eprintln!("uas: listening on {local} (UDP and TCP)");
     let mut app = Uas {
-        stop_at: args.run_secs.map(|s| Instant::now() + Duration::from_secs_f64(s)),
+        stop_at: args
+            .run_secs
+            .map(|s| Instant::now() + Duration::from_secs_f64(s)),
         next_port: args.rtp_base,
         args,
         hangups: BinaryHeap::new(),

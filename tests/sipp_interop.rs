@@ -133,9 +133,7 @@ fn wait_for_udp(port: u16) {
     );
     let mut buf = [0u8; 4096];
     for _ in 0..100 {
-        probe
-            .send_to(opts.as_bytes(), ("127.0.0.1", port))
-            .unwrap();
+        probe.send_to(opts.as_bytes(), ("127.0.0.1", port)).unwrap();
         if probe.recv(&mut buf).is_ok() {
             return;
         }
@@ -161,7 +159,15 @@ fn sipp_uac_against_example_uas_200_calls() {
     }
     let uas = start_uas(5110, &["--hold-secs", "2", "--max-calls", "200"]);
     let out = Proc::spawn(&mut sipp(&[
-        "-sn", "uac", "127.0.0.1:5110", "-p", "5111", "-m", "200", "-r", "50",
+        "-sn",
+        "uac",
+        "127.0.0.1:5110",
+        "-p",
+        "5111",
+        "-m",
+        "200",
+        "-r",
+        "50",
     ]))
     .wait(Duration::from_secs(90));
     assert_eq!(out.status.code(), Some(0), "sipp failed:\n{}", text(&out));
@@ -201,8 +207,17 @@ fn example_uac_against_sipp_uas() {
     );
     let out = text(&uac);
     assert_eq!(uac.status.code(), Some(0), "{out}");
-    assert_eq!(summary_field(&out, "uac summary", "answered"), 50.0, "{out}");
-    assert_eq!(sipp_out.status.code(), Some(0), "sipp:\n{}", text(&sipp_out));
+    assert_eq!(
+        summary_field(&out, "uac summary", "answered"),
+        50.0,
+        "{out}"
+    );
+    assert_eq!(
+        sipp_out.status.code(),
+        Some(0),
+        "sipp:\n{}",
+        text(&sipp_out)
+    );
 }
 
 #[test]
@@ -213,11 +228,27 @@ fn digest_401_md5_checked_by_sipp() {
     let (uac, sipp_out) = run_uac_against(
         &["-sf", "uas_auth_401.xml", "-m", "3"],
         5130,
-        &["--calls", "3", "--rate", "10", "--hold-secs", "0.2", "--user", "city", "--password", "s3cret"],
+        &[
+            "--calls",
+            "3",
+            "--rate",
+            "10",
+            "--hold-secs",
+            "0.2",
+            "--user",
+            "city",
+            "--password",
+            "s3cret",
+        ],
     );
     let out = text(&uac);
     assert_eq!(summary_field(&out, "uac summary", "answered"), 3.0, "{out}");
-    assert_eq!(sipp_out.status.code(), Some(0), "sipp:\n{}", text(&sipp_out));
+    assert_eq!(
+        sipp_out.status.code(),
+        Some(0),
+        "sipp:\n{}",
+        text(&sipp_out)
+    );
 }
 
 #[test]
@@ -243,13 +274,35 @@ fn digest_407_sha256_hash_verified_from_trace() {
     let trace = std::env::temp_dir().join(format!("kuulo-407-{}.log", std::process::id()));
     let trace_s = trace.to_str().unwrap().to_string();
     let (uac, sipp_out) = run_uac_against(
-        &["-sf", "uas_auth_407.xml", "-m", "1", "-trace_msg", "-message_file", &trace_s],
+        &[
+            "-sf",
+            "uas_auth_407.xml",
+            "-m",
+            "1",
+            "-trace_msg",
+            "-message_file",
+            &trace_s,
+        ],
         5140,
-        &["--calls", "1", "--hold-secs", "0.2", "--user", "city", "--password", "s3cret"],
+        &[
+            "--calls",
+            "1",
+            "--hold-secs",
+            "0.2",
+            "--user",
+            "city",
+            "--password",
+            "s3cret",
+        ],
     );
     let out = text(&uac);
     assert_eq!(summary_field(&out, "uac summary", "answered"), 1.0, "{out}");
-    assert_eq!(sipp_out.status.code(), Some(0), "sipp:\n{}", text(&sipp_out));
+    assert_eq!(
+        sipp_out.status.code(),
+        Some(0),
+        "sipp:\n{}",
+        text(&sipp_out)
+    );
 
     // sipp checks only Authorization, so verify Proxy-Authorization here,
     // independently: SHA-256 over the RFC 7616 formula.
@@ -295,11 +348,17 @@ fn busy_486_is_reported_as_busy() {
     if !sipp_available() {
         return;
     }
-    let (uac, sipp_out) = run_uac_against(&["-sf", "uas_busy.xml", "-m", "2"], 5150, &["--calls", "2"]);
+    let (uac, sipp_out) =
+        run_uac_against(&["-sf", "uas_busy.xml", "-m", "2"], 5150, &["--calls", "2"]);
     let out = text(&uac);
     assert_eq!(uac.status.code(), Some(0), "{out}");
     assert_eq!(summary_field(&out, "uac summary", "busy"), 2.0, "{out}");
-    assert_eq!(sipp_out.status.code(), Some(0), "sipp (expects our ACK):\n{}", text(&sipp_out));
+    assert_eq!(
+        sipp_out.status.code(),
+        Some(0),
+        "sipp (expects our ACK):\n{}",
+        text(&sipp_out)
+    );
 }
 
 #[test]
@@ -313,10 +372,19 @@ fn ringing_without_answer_is_cancelled() {
         &["--calls", "1", "--ring-secs", "1"],
     );
     let out = text(&uac);
-    assert_eq!(summary_field(&out, "uac summary", "no_answer"), 1.0, "{out}");
+    assert_eq!(
+        summary_field(&out, "uac summary", "no_answer"),
+        1.0,
+        "{out}"
+    );
     let elapsed = summary_field(&out, "uac summary", "elapsed_s");
     assert!((0.9..5.0).contains(&elapsed), "cancelled after {elapsed} s");
-    assert_eq!(sipp_out.status.code(), Some(0), "sipp (expects CANCEL, ACK of 487):\n{}", text(&sipp_out));
+    assert_eq!(
+        sipp_out.status.code(),
+        Some(0),
+        "sipp (expects CANCEL, ACK of 487):\n{}",
+        text(&sipp_out)
+    );
 }
 
 #[test]
@@ -332,8 +400,16 @@ fn peer_hangs_up_with_bye() {
     let out = text(&uac);
     assert_eq!(summary_field(&out, "uac summary", "answered"), 1.0, "{out}");
     let elapsed = summary_field(&out, "uac summary", "elapsed_s");
-    assert!(elapsed < 5.0, "the peer's BYE must end the call before our 10 s hold: {elapsed}");
-    assert_eq!(sipp_out.status.code(), Some(0), "sipp (expects 200 to its BYE):\n{}", text(&sipp_out));
+    assert!(
+        elapsed < 5.0,
+        "the peer's BYE must end the call before our 10 s hold: {elapsed}"
+    );
+    assert_eq!(
+        sipp_out.status.code(),
+        Some(0),
+        "sipp (expects 200 to its BYE):\n{}",
+        text(&sipp_out)
+    );
 }
 
 #[test]
@@ -343,13 +419,33 @@ fn caller_that_never_acks_gets_bye_after_64_t1() {
     }
     let uas = start_uas(5180, &["--hold-secs", "0", "--max-calls", "1"]);
     let started = Instant::now();
-    let out = Proc::spawn(&mut sipp(&["-sf", "uac_never_acks.xml", "127.0.0.1:5180", "-p", "5181", "-m", "1"]))
-        .wait(Duration::from_secs(90));
+    let out = Proc::spawn(&mut sipp(&[
+        "-sf",
+        "uac_never_acks.xml",
+        "127.0.0.1:5180",
+        "-p",
+        "5181",
+        "-m",
+        "1",
+    ]))
+    .wait(Duration::from_secs(90));
     let took = started.elapsed();
-    assert_eq!(out.status.code(), Some(0), "sipp (expects our BYE):\n{}", text(&out));
-    assert!(took >= Duration::from_secs(31), "BYE came after {took:?}, before 64*T1");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "sipp (expects our BYE):\n{}",
+        text(&out)
+    );
+    assert!(
+        took >= Duration::from_secs(31),
+        "BYE came after {took:?}, before 64*T1"
+    );
     let uas_out = text(&uas.wait(Duration::from_secs(30)));
-    assert_eq!(summary_field(&uas_out, "uas summary", "no_ack"), 1.0, "{uas_out}");
+    assert_eq!(
+        summary_field(&uas_out, "uas summary", "no_ack"),
+        1.0,
+        "{uas_out}"
+    );
     // --max-calls 1 made it exit only once no call was left.
 }
 
@@ -360,7 +456,8 @@ fn caller_that_never_acks_gets_bye_after_64_t1() {
 fn malformed_datagrams_do_not_stop_the_uas() {
     let uas = start_uas(5190, &["--hold-secs", "0"]);
     let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.set_read_timeout(Some(Duration::from_millis(300))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
     let me = sock.local_addr().unwrap();
     let good = |branch: &str| {
         format!(
@@ -369,42 +466,88 @@ fn malformed_datagrams_do_not_stop_the_uas() {
     };
     let full = good("full");
     let mut cases: Vec<(&str, Vec<u8>, bool)> = vec![
-        ("truncated in the headers", full.as_bytes()[..60].to_vec(), false),
-        ("binary garbage", (0..2000u32).map(|i| (i * 7919 % 251) as u8).collect(), false),
+        (
+            "truncated in the headers",
+            full.as_bytes()[..60].to_vec(),
+            false,
+        ),
+        (
+            "binary garbage",
+            (0..2000u32).map(|i| (i * 7919 % 251) as u8).collect(),
+            false,
+        ),
         ("empty", Vec::new(), false),
         (
             "bad Content-Length",
-            full.replace("Content-Length: 0", "Content-Length: abc").into_bytes(),
+            full.replace("Content-Length: 0", "Content-Length: abc")
+                .into_bytes(),
             true,
         ),
         (
             "Content-Length past the end",
-            full.replace("Content-Length: 0", "Content-Length: 500").into_bytes(),
+            full.replace("Content-Length: 0", "Content-Length: 500")
+                .into_bytes(),
             true,
         ),
-        ("missing Call-ID", full.replace("Call-ID: full\r\n", "").into_bytes(), true),
-        ("missing CSeq", full.replace("CSeq: 1 OPTIONS\r\n", "").into_bytes(), true),
-        ("missing From", full.replace("From: <sip:t@127.0.0.1>;tag=1\r\n", "").into_bytes(), true),
-        ("missing Via", full.replace(&format!("Via: SIP/2.0/UDP {me};branch=z9hG4bKfull\r\n"), "").into_bytes(), false),
-        ("NUL bytes in a header", full.replace("tag=1", "tag=\0\0").into_bytes(), true),
-        ("bad request line", full.replacen("SIP/2.0", "SIP/9.9", 1).into_bytes(), true),
+        (
+            "missing Call-ID",
+            full.replace("Call-ID: full\r\n", "").into_bytes(),
+            true,
+        ),
+        (
+            "missing CSeq",
+            full.replace("CSeq: 1 OPTIONS\r\n", "").into_bytes(),
+            true,
+        ),
+        (
+            "missing From",
+            full.replace("From: <sip:t@127.0.0.1>;tag=1\r\n", "")
+                .into_bytes(),
+            true,
+        ),
+        (
+            "missing Via",
+            full.replace(&format!("Via: SIP/2.0/UDP {me};branch=z9hG4bKfull\r\n"), "")
+                .into_bytes(),
+            false,
+        ),
+        (
+            "NUL bytes in a header",
+            full.replace("tag=1", "tag=\0\0").into_bytes(),
+            true,
+        ),
+        (
+            "bad request line",
+            full.replacen("SIP/2.0", "SIP/9.9", 1).into_bytes(),
+            true,
+        ),
     ];
     let mut big = full.clone().into_bytes();
     big.truncate(big.len() - 2);
     big.extend(std::iter::repeat_n(b'a', 65_000));
-    cases.push(("over 64 KiB (truncated by the kernel's 64 KiB limit or ours)", big, false));
+    cases.push((
+        "over 64 KiB (truncated by the kernel's 64 KiB limit or ours)",
+        big,
+        false,
+    ));
     let mut buf = [0u8; 70_000];
     for (i, (name, bytes, expect_400)) in cases.into_iter().enumerate() {
         let _ = sock.send_to(&bytes, "127.0.0.1:5190");
-        let reply = sock.recv(&mut buf).ok().map(|n| String::from_utf8_lossy(&buf[..n]).into_owned());
+        let reply = sock
+            .recv(&mut buf)
+            .ok()
+            .map(|n| String::from_utf8_lossy(&buf[..n]).into_owned());
         if expect_400 {
             let r = reply.unwrap_or_else(|| panic!("{name}: no answer, expected 400"));
             assert!(r.starts_with("SIP/2.0 400"), "{name}: {r}");
         } else if let Some(r) = reply {
             assert!(r.starts_with("SIP/2.0 400"), "{name}: unexpected {r}");
         }
-        sock.send_to(good(&format!("after{i}")).as_bytes(), "127.0.0.1:5190").unwrap();
-        let n = sock.recv(&mut buf).unwrap_or_else(|_| panic!("no answer to a good request after {name}"));
+        sock.send_to(good(&format!("after{i}")).as_bytes(), "127.0.0.1:5190")
+            .unwrap();
+        let n = sock
+            .recv(&mut buf)
+            .unwrap_or_else(|_| panic!("no answer to a good request after {name}"));
         let r = String::from_utf8_lossy(&buf[..n]);
         assert!(r.starts_with("SIP/2.0 200"), "after {name}: {r}");
     }

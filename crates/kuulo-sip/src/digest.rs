@@ -48,16 +48,12 @@ impl Algo {
     fn hex(self, input: &str) -> String {
         let mut out = String::with_capacity(64);
         match self {
-            Algo::Md5 => Md5::digest(input.as_bytes())
-                .iter()
-                .for_each(|b| {
-                    let _ = write!(out, "{b:02x}");
-                }),
-            Algo::Sha256 => Sha256::digest(input.as_bytes())
-                .iter()
-                .for_each(|b| {
-                    let _ = write!(out, "{b:02x}");
-                }),
+            Algo::Md5 => Md5::digest(input.as_bytes()).iter().for_each(|b| {
+                let _ = write!(out, "{b:02x}");
+            }),
+            Algo::Sha256 => Sha256::digest(input.as_bytes()).iter().for_each(|b| {
+                let _ = write!(out, "{b:02x}");
+            }),
         }
         out
     }
@@ -177,7 +173,10 @@ mod tests {
             realm: None,
         };
         let v = authorization(&ch, &creds, "GET", "/dir/index.html", 1, "0a4f113b").unwrap();
-        assert!(v.contains("response=\"6629fae49393a05397450978507c4ef1\""), "{v}");
+        assert!(
+            v.contains("response=\"6629fae49393a05397450978507c4ef1\""),
+            "{v}"
+        );
         assert!(v.contains("opaque=\"5ccc069c403ebaf9f0171e9517f40e41\""));
     }
 
@@ -203,7 +202,9 @@ mod tests {
         )
         .unwrap();
         assert!(
-            v.contains("response=\"753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1\""),
+            v.contains(
+                "response=\"753927fa0e85d155564e2e272a28d1802ca10daf4496794697cf8db5856cb6c1\""
+            ),
             "{v}"
         );
     }
@@ -216,12 +217,25 @@ mod tests {
             realm: Some("other".into()),
         };
         let basic = Challenge::parse("Basic realm=\"x\"").unwrap();
-        assert!(matches!(authorization(&basic, &creds, "INVITE", "sip:x", 1, "c"), Err(DigestError::Scheme(_))));
+        assert!(matches!(
+            authorization(&basic, &creds, "INVITE", "sip:x", 1, "c"),
+            Err(DigestError::Scheme(_))
+        ));
         let ch = Challenge::parse(r#"Digest realm="x", nonce="n""#).unwrap();
-        assert!(matches!(authorization(&ch, &creds, "INVITE", "sip:x", 1, "c"), Err(DigestError::Realm(_))));
+        assert!(matches!(
+            authorization(&ch, &creds, "INVITE", "sip:x", 1, "c"),
+            Err(DigestError::Realm(_))
+        ));
         let ch = Challenge::parse(r#"Digest realm="other", nonce="n", qop="auth-int""#).unwrap();
-        assert_eq!(authorization(&ch, &creds, "INVITE", "sip:x", 1, "c"), Err(DigestError::Qop));
-        let ch = Challenge::parse(r#"Digest realm="other", nonce="n", algorithm=SHA-512-256"#).unwrap();
-        assert!(matches!(authorization(&ch, &creds, "INVITE", "sip:x", 1, "c"), Err(DigestError::Algorithm(_))));
+        assert_eq!(
+            authorization(&ch, &creds, "INVITE", "sip:x", 1, "c"),
+            Err(DigestError::Qop)
+        );
+        let ch =
+            Challenge::parse(r#"Digest realm="other", nonce="n", algorithm=SHA-512-256"#).unwrap();
+        assert!(matches!(
+            authorization(&ch, &creds, "INVITE", "sip:x", 1, "c"),
+            Err(DigestError::Algorithm(_))
+        ));
     }
 }

@@ -187,7 +187,10 @@ async fn accept_loop(listener: TcpListener, tx: mpsc::UnboundedSender<StreamInpu
 }
 
 /// Opens a connection in the background; messages queue until it is up.
-fn connect(addr: SocketAddr, tx: mpsc::UnboundedSender<StreamInput>) -> mpsc::UnboundedSender<Bytes> {
+fn connect(
+    addr: SocketAddr,
+    tx: mpsc::UnboundedSender<StreamInput>,
+) -> mpsc::UnboundedSender<Bytes> {
     let (wtx, mut wrx) = mpsc::unbounded_channel::<Bytes>();
     tokio::spawn(async move {
         match TcpStream::connect(addr).await {

@@ -6,9 +6,7 @@
 //! (`handle_datagram`, `handle_timeout`, `send_request`, `send_response`)
 //! drain `poll_transmit` and `poll_event`, then sleep until `poll_timeout`.
 
-use crate::message::{
-    HeaderAccess, HeaderName, Method, ParseError, Request, Response, SipMessage,
-};
+use crate::message::{HeaderAccess, HeaderName, Method, ParseError, Request, Response, SipMessage};
 use crate::transaction::{
     Role, Sink, State, TimerConfig, Transaction, TransactionEvent, TransactionId, TransactionKey,
 };
@@ -107,7 +105,10 @@ impl Endpoint {
             .values()
             .filter(|t| {
                 t.key.role == Role::Client
-                    && matches!(t.state(), State::Calling | State::Trying | State::Proceeding)
+                    && matches!(
+                        t.state(),
+                        State::Calling | State::Trying | State::Proceeding
+                    )
             })
             .count()
     }
@@ -176,7 +177,11 @@ impl Endpoint {
         mut request: Request,
         destination: Peer,
     ) -> TransactionId {
-        let branch = match request.top_via().ok().and_then(|v| v.branch().map(str::to_string)) {
+        let branch = match request
+            .top_via()
+            .ok()
+            .and_then(|v| v.branch().map(str::to_string))
+        {
             Some(b) => b,
             None => {
                 let b = Self::new_branch();
@@ -307,7 +312,8 @@ impl Endpoint {
             return;
         }
         let id = self.alloc_id();
-        let mut t = Transaction::server(id, key.clone(), request.clone(), source, self.config.timers);
+        let mut t =
+            Transaction::server(id, key.clone(), request.clone(), source, self.config.timers);
         if request.method == Method::Invite && self.config.auto_trying {
             let trying = response_to(&request, 100, None);
             t.send_response(&trying, now, &mut self.sink);
@@ -378,7 +384,9 @@ fn check_mandatory(request: &Request) -> Result<(), &'static str> {
     if cseq.method != request.method {
         return Err("CSeq method does not match the request method");
     }
-    request.from_header().map_err(|_| "missing or invalid From")?;
+    request
+        .from_header()
+        .map_err(|_| "missing or invalid From")?;
     request.to_header().map_err(|_| "missing or invalid To")?;
     Ok(())
 }
@@ -400,7 +408,8 @@ fn stamp_received(request: &mut Request, source: Peer) {
         changed = true;
     }
     if via.rport() == Some(None) {
-        via.params.set("rport", Some(&source.addr.port().to_string()));
+        via.params
+            .set("rport", Some(&source.addr.port().to_string()));
         changed = true;
     }
     if changed {
@@ -422,7 +431,12 @@ pub fn response_to(request: &Request, status: u16, reason: Option<&str>) -> Resp
             response.headers.push(name.clone(), v);
         }
     }
-    for name in [HeaderName::From, HeaderName::To, HeaderName::CallId, HeaderName::CSeq] {
+    for name in [
+        HeaderName::From,
+        HeaderName::To,
+        HeaderName::CallId,
+        HeaderName::CSeq,
+    ] {
         if let Some(v) = request.headers.get(&name) {
             response.headers.push(name, v);
         }
@@ -431,10 +445,7 @@ pub fn response_to(request: &Request, status: u16, reason: Option<&str>) -> Resp
 }
 
 fn sanitize_reason(r: &str) -> String {
-    r.chars()
-        .filter(|c| !c.is_control())
-        .take(120)
-        .collect()
+    r.chars().filter(|c| !c.is_control()).take(120).collect()
 }
 
 fn salvage_400(data: &[u8], error: &ParseError) -> Option<Bytes> {
@@ -456,7 +467,11 @@ fn salvage_400(data: &[u8], error: &ParseError) -> Option<Bytes> {
         let name = HeaderName::from_bytes(name.trim().as_bytes());
         let wanted = matches!(
             name,
-            HeaderName::Via | HeaderName::From | HeaderName::To | HeaderName::CallId | HeaderName::CSeq
+            HeaderName::Via
+                | HeaderName::From
+                | HeaderName::To
+                | HeaderName::CallId
+                | HeaderName::CSeq
         );
         if wanted && !value.contains(['\r', '\0']) {
             picked.push((name, value.trim().to_string()));

@@ -49,11 +49,21 @@ fn answered_call_then_local_bye_leaves_no_state() {
         .events_a
         .iter()
         .any(|(_, e)| matches!(e, UaEvent::Progress { status: 180, .. })));
-    assert!(p.events_a.iter().any(|(_, e)| matches!(e, UaEvent::Answered { .. })));
-    assert!(p.events_b.iter().any(|(_, e)| matches!(e, UaEvent::Confirmed { .. })));
+    assert!(p
+        .events_a
+        .iter()
+        .any(|(_, e)| matches!(e, UaEvent::Answered { .. })));
+    assert!(p
+        .events_b
+        .iter()
+        .any(|(_, e)| matches!(e, UaEvent::Confirmed { .. })));
     assert_eq!(p.count(Side::B, "SIP/2.0 100"), 1);
     assert_eq!(p.count(Side::A, "ACK"), 1);
-    assert_eq!(p.count(Side::B, "SIP/2.0 200"), 1, "no 2xx retransmission once ACKed");
+    assert_eq!(
+        p.count(Side::B, "SIP/2.0 200"),
+        1,
+        "no 2xx retransmission once ACKed"
+    );
 
     let now = p.now;
     p.a.hangup(now, call);
@@ -76,20 +86,38 @@ fn lost_invites_are_retransmitted_by_timer_a() {
     });
     start_call(&mut p);
     p.run_for(Duration::from_secs(3));
-    let invites: Vec<_> = p.sent.iter().filter(|s| s.first_line.starts_with("INVITE")).map(|s| s.at).collect();
+    let invites: Vec<_> = p
+        .sent
+        .iter()
+        .filter(|s| s.first_line.starts_with("INVITE"))
+        .map(|s| s.at)
+        .collect();
     assert_eq!(invites, vec![Duration::ZERO, T1, T1 * 3], "Timer A doubles");
     assert_eq!(incoming_count(&p.events_b), 1);
-    assert!(p.events_a.iter().any(|(_, e)| matches!(e, UaEvent::Answered { .. })));
+    assert!(p
+        .events_a
+        .iter()
+        .any(|(_, e)| matches!(e, UaEvent::Answered { .. })));
 }
 
 #[test]
 fn unanswered_invite_times_out_with_timer_b() {
     let mut p = Pair::new();
-    p.fate = Box::new(|side, _, _| if side == Side::A { Fate::Drop } else { Fate::Deliver(LATENCY) });
+    p.fate = Box::new(|side, _, _| {
+        if side == Side::A {
+            Fate::Drop
+        } else {
+            Fate::Deliver(LATENCY)
+        }
+    });
     start_call(&mut p);
     p.run_until_idle(Duration::from_secs(60));
     assert_eq!(ended(&p.events_a), vec![EndReason::Timeout]);
-    let (at, _) = p.events_a.iter().find(|(_, e)| matches!(e, UaEvent::Ended { .. })).unwrap();
+    let (at, _) = p
+        .events_a
+        .iter()
+        .find(|(_, e)| matches!(e, UaEvent::Ended { .. }))
+        .unwrap();
     assert_eq!(*at, T1 * 64);
     // Sent at 0, .5, 1.5, 3.5, 7.5, 15.5, 31.5 s.
     assert_eq!(p.count(Side::A, "INVITE"), 7);
@@ -115,10 +143,21 @@ fn rejected_call_with_lost_ack_retransmits_final_response() {
     p.run_until_idle(Duration::from_secs(60));
     assert_eq!(
         ended(&p.events_a),
-        vec![EndReason::Rejected { status: 486, reason: "Busy Here".into() }]
+        vec![EndReason::Rejected {
+            status: 486,
+            reason: "Busy Here".into()
+        }]
     );
-    assert_eq!(p.count(Side::B, "SIP/2.0 486"), 2, "Timer G retransmits once");
-    assert_eq!(p.count(Side::A, "ACK"), 2, "the retransmitted 486 is ACKed again");
+    assert_eq!(
+        p.count(Side::B, "SIP/2.0 486"),
+        2,
+        "Timer G retransmits once"
+    );
+    assert_eq!(
+        p.count(Side::A, "ACK"),
+        2,
+        "the retransmitted 486 is ACKed again"
+    );
     assert!(p.a.is_idle() && p.b.is_idle());
 }
 
@@ -147,7 +186,10 @@ fn non_2xx_never_acked_ends_with_timer_h() {
         .map(|s| s.at.as_secs_f64() - 0.01)
         .collect();
     assert_eq!(times.len(), 11, "{times:?}");
-    assert!((times[4] - 7.5).abs() < 1e-6 && (times[5] - 11.5).abs() < 1e-6, "{times:?}");
+    assert!(
+        (times[4] - 7.5).abs() < 1e-6 && (times[5] - 11.5).abs() < 1e-6,
+        "{times:?}"
+    );
     assert!(p.b.is_idle());
 }
 
@@ -166,7 +208,10 @@ fn lost_ack_of_2xx_is_recovered_by_2xx_retransmission() {
     p.run_for(Duration::from_secs(5));
     assert_eq!(p.count(Side::B, "SIP/2.0 200"), 2);
     assert_eq!(p.count(Side::A, "ACK"), 2);
-    assert!(p.events_b.iter().any(|(_, e)| matches!(e, UaEvent::Confirmed { .. })));
+    assert!(p
+        .events_b
+        .iter()
+        .any(|(_, e)| matches!(e, UaEvent::Confirmed { .. })));
     assert!(ended(&p.events_b).is_empty());
 }
 
@@ -222,7 +267,11 @@ fn cancel_waits_for_a_provisional_response() {
     let now = p.now;
     p.a.hangup(now, call);
     p.drain();
-    assert_eq!(p.count(Side::A, "CANCEL"), 0, "no CANCEL before any provisional");
+    assert_eq!(
+        p.count(Side::A, "CANCEL"),
+        0,
+        "no CANCEL before any provisional"
+    );
     p.run_until_idle(Duration::from_secs(60));
     assert_eq!(p.count(Side::A, "CANCEL"), 1);
     assert_eq!(ended(&p.events_a), vec![EndReason::Cancelled]);
@@ -236,7 +285,11 @@ fn duplicated_datagrams_change_nothing() {
     let call = start_call(&mut p);
     p.run_for(Duration::from_secs(2));
     assert_eq!(incoming_count(&p.events_b), 1);
-    let answered = p.events_a.iter().filter(|(_, e)| matches!(e, UaEvent::Answered { .. })).count();
+    let answered = p
+        .events_a
+        .iter()
+        .filter(|(_, e)| matches!(e, UaEvent::Answered { .. }))
+        .count();
     assert_eq!(answered, 1);
     let now = p.now;
     p.a.hangup(now, call);
@@ -268,7 +321,11 @@ fn provisional_overtaken_by_2xx_is_ignored() {
             _ => "other",
         })
         .collect();
-    assert_eq!(kinds, vec!["answered"], "a late 180 must not follow the answer");
+    assert_eq!(
+        kinds,
+        vec!["answered"],
+        "a late 180 must not follow the answer"
+    );
 }
 
 #[test]
@@ -343,6 +400,10 @@ fn thousand_calls_in_virtual_time() {
     p.run_until_idle(Duration::from_secs(300));
     let a_ends = ended(&p.events_a);
     assert_eq!(a_ends.len(), 1000);
-    assert!(a_ends.iter().all(|r| *r == EndReason::LocalBye), "{:?}", a_ends.iter().find(|r| **r != EndReason::LocalBye));
+    assert!(
+        a_ends.iter().all(|r| *r == EndReason::LocalBye),
+        "{:?}",
+        a_ends.iter().find(|r| **r != EndReason::LocalBye)
+    );
     assert!(p.a.is_idle() && p.b.is_idle());
 }

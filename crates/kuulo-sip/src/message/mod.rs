@@ -299,6 +299,8 @@ pub trait HeaderAccess {
     }
 
     /// The From header.
+    // Named after the header, not a `from_*` constructor.
+    #[allow(clippy::wrong_self_convention)]
     fn from_header(&self) -> Result<NameAddr, HeaderError> {
         NameAddr::parse(
             self.headers()
@@ -382,9 +384,9 @@ pub trait HeaderAccess {
             (HeaderName::ContentType, "Content-Type"),
             (HeaderName::ContentLength, "Content-Length"),
         ];
-        for (name, label) in &single {
-            if self.headers().get_all(name).nth(1).is_some() {
-                return Err(HeaderError::invalid(*label, "appears more than once"));
+        for (name, label) in single {
+            if self.headers().get_all(&name).nth(1).is_some() {
+                return Err(HeaderError::invalid(label, "appears more than once"));
             }
         }
         Ok(())

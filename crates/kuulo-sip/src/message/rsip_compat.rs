@@ -27,7 +27,7 @@
 //! ```
 
 use super::{ParseError, SipMessage};
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{BufMut, BytesMut};
 use thiserror::Error;
 
 /// Why a message could not be converted.
@@ -95,6 +95,7 @@ impl TryFrom<rsip::SipMessage> for SipMessage {
 mod tests {
     use super::*;
     use crate::message::{HeaderAccess, Method};
+    use bytes::Bytes;
     use rsip::prelude::*;
 
     const INVITE: &[u8] = b"INVITE sip:+358401234567@example.fi SIP/2.0\r\n\

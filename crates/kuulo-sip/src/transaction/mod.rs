@@ -204,7 +204,11 @@ impl Transaction {
         let mut t = Transaction {
             id,
             key,
-            state: if invite { State::Calling } else { State::Trying },
+            state: if invite {
+                State::Calling
+            } else {
+                State::Trying
+            },
             invite,
             request,
             request_bytes,
@@ -220,8 +224,11 @@ impl Transaction {
             t.timers
                 .set(if invite { Timer::A } else { Timer::E }, now, config.t1);
         }
-        t.timers
-            .set(if invite { Timer::B } else { Timer::F }, now, config.t1x64());
+        t.timers.set(
+            if invite { Timer::B } else { Timer::F },
+            now,
+            config.t1x64(),
+        );
         t
     }
 
@@ -237,7 +244,11 @@ impl Transaction {
         Transaction {
             id,
             key,
-            state: if invite { State::Proceeding } else { State::Trying },
+            state: if invite {
+                State::Proceeding
+            } else {
+                State::Trying
+            },
             invite,
             request,
             request_bytes: Bytes::new(),
@@ -300,17 +311,13 @@ impl Transaction {
                 sink.events
                     .push_back(TransactionEvent::Response { id, response });
             }
-            (true, State::Accepted) => {
-                if (200..300).contains(&status) {
-                    sink.events
-                        .push_back(TransactionEvent::Response { id, response });
-                }
+            (true, State::Accepted) if (200..300).contains(&status) => {
+                sink.events
+                    .push_back(TransactionEvent::Response { id, response });
             }
-            (true, State::Completed) => {
-                if status >= 300 {
-                    if let Some(ack) = &self.ack {
-                        sink.send(self.peer, ack.clone());
-                    }
+            (true, State::Completed) if status >= 300 => {
+                if let Some(ack) = &self.ack {
+                    sink.send(self.peer, ack.clone());
                 }
             }
             (false, State::Trying | State::Proceeding) => {

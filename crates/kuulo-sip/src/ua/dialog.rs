@@ -1,8 +1,6 @@
 //! Dialog state (RFC 3261 section 12) and the requests built inside one.
 
-use crate::message::{
-    HeaderAccess, HeaderName, Host, Method, NameAddr, Request, Response, Uri,
-};
+use crate::message::{HeaderAccess, HeaderName, Host, Method, NameAddr, Request, Response, Uri};
 use crate::transport::Peer;
 use bytes::Bytes;
 use std::net::{IpAddr, SocketAddr};
@@ -163,7 +161,11 @@ pub fn new_tag() -> String {
 
 /// A random Call-ID at our host.
 pub fn new_call_id(host: &str) -> String {
-    format!("{:016x}{:08x}@{host}", rand::random::<u64>(), rand::random::<u32>())
+    format!(
+        "{:016x}{:08x}@{host}",
+        rand::random::<u64>(),
+        rand::random::<u32>()
+    )
 }
 
 /// The body of a message if it is SDP, else empty.

@@ -351,7 +351,9 @@ impl UserAgent {
     fn contact(&self, transport: crate::transport::Transport) -> String {
         let addr = self.config.endpoint.local_addr;
         match transport {
-            crate::transport::Transport::Udp => format!("<sip:{}@{addr}>", self.config.contact_user),
+            crate::transport::Transport::Udp => {
+                format!("<sip:{}@{addr}>", self.config.contact_user)
+            }
             t => format!(
                 "<sip:{}@{addr};transport={}>",
                 self.config.contact_user,
@@ -378,23 +380,17 @@ impl UserAgent {
                     source,
                 } => self.on_request(now, id, request, source),
                 TransactionEvent::Ack { request, .. } => self.on_ack(now, request),
-                TransactionEvent::Response { id, response } => {
-                    match self.by_tx.get(&id).copied() {
-                        Some(TxPurpose::Invite(h)) => self.on_invite_response(now, h, id, response),
-                        Some(TxPurpose::Register(r)) => {
-                            self.on_register_response(now, r, response)
-                        }
-                        _ => {}
-                    }
-                }
+                TransactionEvent::Response { id, response } => match self.by_tx.get(&id).copied() {
+                    Some(TxPurpose::Invite(h)) => self.on_invite_response(now, h, id, response),
+                    Some(TxPurpose::Register(r)) => self.on_register_response(now, r, response),
+                    _ => {}
+                },
                 TransactionEvent::StrayResponse { response, .. } => {
                     self.on_stray_2xx(&response);
                 }
                 TransactionEvent::Timeout { id } => match self.by_tx.get(&id).copied() {
-                    Some(TxPurpose::Invite(h)) => {
-                        if self.calls.contains_key(&h) {
-                            self.end_call(h, EndReason::Timeout);
-                        }
+                    Some(TxPurpose::Invite(h)) if self.calls.contains_key(&h) => {
+                        self.end_call(h, EndReason::Timeout);
                     }
                     Some(TxPurpose::Register(r)) => self.on_register_timeout(now, r),
                     _ => {}

@@ -80,11 +80,18 @@ impl UserAgent {
         }
     }
 
-    fn send_register(&mut self, now: Instant, id: RegistrationId, auth: Option<(HeaderName, String)>) {
+    fn send_register(
+        &mut self,
+        now: Instant,
+        id: RegistrationId,
+        auth: Option<(HeaderName, String)>,
+    ) {
         let contact = self.contact(
             self.registrations
                 .get(&id)
-                .map_or(crate::transport::Transport::Udp, |r| r.destination.transport),
+                .map_or(crate::transport::Transport::Udp, |r| {
+                    r.destination.transport
+                }),
         );
         let Some(reg) = self.registrations.get_mut(&id) else {
             return;
@@ -111,15 +118,18 @@ impl UserAgent {
         self.by_tx.insert(tx, TxPurpose::Register(id));
     }
 
-    pub(super) fn on_register_response(&mut self, now: Instant, id: RegistrationId, response: Response) {
+    pub(super) fn on_register_response(
+        &mut self,
+        now: Instant,
+        id: RegistrationId,
+        response: Response,
+    ) {
         let status = response.status;
         if status < 200 {
             return;
         }
-        if status == 401 || status == 407 {
-            if self.answer_register_challenge(now, id, &response) {
-                return;
-            }
+        if (status == 401 || status == 407) && self.answer_register_challenge(now, id, &response) {
+            return;
         }
         let Some(reg) = self.registrations.get_mut(&id) else {
             return;
@@ -138,7 +148,8 @@ impl UserAgent {
                 .unwrap_or(reg.expires);
             let at = now + refresh_after(granted);
             reg.refresh_at = Some(at);
-            self.timers.push(Reverse((at, TimerOwner::Registration(id))));
+            self.timers
+                .push(Reverse((at, TimerOwner::Registration(id))));
             self.events.push_back(UaEvent::Registered {
                 registration: id,
                 expires: granted,
@@ -152,7 +163,12 @@ impl UserAgent {
         }
     }
 
-    fn answer_register_challenge(&mut self, now: Instant, id: RegistrationId, response: &Response) -> bool {
+    fn answer_register_challenge(
+        &mut self,
+        now: Instant,
+        id: RegistrationId,
+        response: &Response,
+    ) -> bool {
         let Some(creds) = self.config.credentials.clone() else {
             return false;
         };
@@ -177,7 +193,8 @@ impl UserAgent {
         }
         let cnonce = format!("{:016x}", rand::random::<u64>());
         let uri = reg.registrar.to_string();
-        let Ok(value) = authorization(ch, &creds, "REGISTER", &uri, reg.nonce_count, &cnonce) else {
+        let Ok(value) = authorization(ch, &creds, "REGISTER", &uri, reg.nonce_count, &cnonce)
+        else {
             return false;
         };
         reg.auth_tries += 1;

@@ -17,7 +17,13 @@ const MAX_AUTH_TRIES: u32 = 2;
 impl UserAgent {
     /// Places a call to `target`, sending the INVITE to `destination` (the
     /// trunk or the callee) with `offer` as its SDP body.
-    pub fn invite(&mut self, now: Instant, target: Uri, destination: Peer, offer: Bytes) -> CallHandle {
+    pub fn invite(
+        &mut self,
+        now: Instant,
+        target: Uri,
+        destination: Peer,
+        offer: Bytes,
+    ) -> CallHandle {
         let handle = self.alloc_handle();
         let host = self.config.endpoint.local_addr.ip().to_string();
         let contact = self.contact(destination.transport);
@@ -130,7 +136,9 @@ impl UserAgent {
             }
         }
         let seq = inv.cseq().map(|c| c.seq).unwrap_or(1);
-        cancel.headers.push(HeaderName::CSeq, format!("{seq} CANCEL"));
+        cancel
+            .headers
+            .push(HeaderName::CSeq, format!("{seq} CANCEL"));
         let peer = call.dialog.peer;
         let tx = self.endpoint.send_request(now, cancel, peer);
         self.by_tx.insert(tx, TxPurpose::Cancel);
@@ -160,7 +168,11 @@ impl UserAgent {
             }
             101..=199 => {
                 call.got_provisional = true;
-                if let Some(tag) = response.to_header().ok().and_then(|t| t.tag().map(str::to_string)) {
+                if let Some(tag) = response
+                    .to_header()
+                    .ok()
+                    .and_then(|t| t.tag().map(str::to_string))
+                {
                     call.dialog.remote_tag.get_or_insert(tag);
                 }
                 if call.state == CallState::Calling {
@@ -196,7 +208,13 @@ impl UserAgent {
         }
     }
 
-    fn on_invite_2xx(&mut self, now: Instant, h: CallHandle, response: &Response, sdp: Option<Bytes>) {
+    fn on_invite_2xx(
+        &mut self,
+        now: Instant,
+        h: CallHandle,
+        response: &Response,
+        sdp: Option<Bytes>,
+    ) {
         let via = self.our_via(self.calls[&h].dialog.peer.transport);
         let contact = self.contact(self.calls[&h].dialog.peer.transport);
         let Some(call) = self.calls.get_mut(&h) else {
@@ -241,7 +259,11 @@ impl UserAgent {
             return;
         };
         let Some(tag) = from.tag() else { return };
-        let Some(h) = self.by_dialog.get(&(call_id.to_string(), tag.to_string())).copied() else {
+        let Some(h) = self
+            .by_dialog
+            .get(&(call_id.to_string(), tag.to_string()))
+            .copied()
+        else {
             return;
         };
         if let Some(call) = self.calls.get(&h) {
@@ -280,9 +302,10 @@ impl UserAgent {
         let mut invite = call.invite.clone();
         invite.headers.remove(&HeaderName::Via);
         invite.headers.remove(&answer_header(response.status));
-        invite
-            .headers
-            .set(HeaderName::CSeq, format!("{} INVITE", call.dialog.local_cseq));
+        invite.headers.set(
+            HeaderName::CSeq,
+            format!("{} INVITE", call.dialog.local_cseq),
+        );
         invite.headers.push(answer_header(response.status), value);
         let peer = call.dialog.peer;
         let tx = self.endpoint.send_request(now, invite, peer);

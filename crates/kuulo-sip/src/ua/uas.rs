@@ -24,7 +24,13 @@ fn without_tag(value: &str) -> String {
 }
 
 impl UserAgent {
-    pub(super) fn on_request(&mut self, now: Instant, tx: TransactionId, request: Request, source: Peer) {
+    pub(super) fn on_request(
+        &mut self,
+        now: Instant,
+        tx: TransactionId,
+        request: Request,
+        source: Peer,
+    ) {
         let to_tag = request
             .to_header()
             .ok()
@@ -53,7 +59,8 @@ impl UserAgent {
         if status == 405 || status == 501 {
             r.headers.push(HeaderName::Allow, ALLOW);
         }
-        r.headers.push(HeaderName::Server, self.config.user_agent.as_str());
+        r.headers
+            .push(HeaderName::Server, self.config.user_agent.as_str());
         self.endpoint.send_response(now, tx, &r);
     }
 
@@ -61,7 +68,8 @@ impl UserAgent {
         let mut r = response_to(request, 200, None);
         r.headers.push(HeaderName::Allow, ALLOW);
         r.headers.push(HeaderName::Accept, "application/sdp");
-        r.headers.push(HeaderName::Server, self.config.user_agent.as_str());
+        r.headers
+            .push(HeaderName::Server, self.config.user_agent.as_str());
         r
     }
 
@@ -86,7 +94,11 @@ impl UserAgent {
             return;
         }
         let Some(contact) = request.contacts().ok().and_then(|c| c.into_iter().next()) else {
-            let r = response_to(&request, 400, Some("Bad Request (INVITE without a valid Contact)"));
+            let r = response_to(
+                &request,
+                400,
+                Some("Bad Request (INVITE without a valid Contact)"),
+            );
             self.endpoint.send_response(now, tx, &r);
             return;
         };
@@ -155,10 +167,13 @@ impl UserAgent {
             for rr in call.invite.headers.get_all(&HeaderName::RecordRoute) {
                 r.headers.push(HeaderName::RecordRoute, rr);
             }
-            r.headers
-                .push(HeaderName::Contact, self.contact(call.dialog.peer.transport));
+            r.headers.push(
+                HeaderName::Contact,
+                self.contact(call.dialog.peer.transport),
+            );
         }
-        r.headers.push(HeaderName::Server, self.config.user_agent.as_str());
+        r.headers
+            .push(HeaderName::Server, self.config.user_agent.as_str());
         r
     }
 
@@ -167,7 +182,9 @@ impl UserAgent {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
-        if c.dialog.role != DialogRole::Uas || c.state != CallState::Calling && c.state != CallState::Early {
+        if c.dialog.role != DialogRole::Uas
+            || c.state != CallState::Calling && c.state != CallState::Early
+        {
             return;
         }
         c.state = CallState::Early;
@@ -189,7 +206,9 @@ impl UserAgent {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        if c.dialog.role != DialogRole::Uas || !matches!(c.state, CallState::Calling | CallState::Early) {
+        if c.dialog.role != DialogRole::Uas
+            || !matches!(c.state, CallState::Calling | CallState::Early)
+        {
             return;
         }
         let mut r = self.invite_response(c, 200);
@@ -217,7 +236,9 @@ impl UserAgent {
         let Some(c) = self.calls.get(&call) else {
             return;
         };
-        if c.dialog.role != DialogRole::Uas || !matches!(c.state, CallState::Calling | CallState::Early) {
+        if c.dialog.role != DialogRole::Uas
+            || !matches!(c.state, CallState::Calling | CallState::Early)
+        {
             return;
         }
         let status = status.clamp(300, 699);
@@ -230,7 +251,13 @@ impl UserAgent {
 
     /// Answers a re-INVITE or UPDATE offer (when `auto_answer_reoffer` is
     /// off) with `sdp`.
-    pub fn answer_reoffer(&mut self, now: Instant, call: CallHandle, tx: TransactionId, sdp: Bytes) {
+    pub fn answer_reoffer(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        tx: TransactionId,
+        sdp: Bytes,
+    ) {
         let Some(c) = self.calls.get_mut(&call) else {
             return;
         };
@@ -243,7 +270,13 @@ impl UserAgent {
         self.send_reoffer_answer(now, c.handle, tx, &request);
     }
 
-    fn send_reoffer_answer(&mut self, now: Instant, h: CallHandle, tx: TransactionId, request: &Request) {
+    fn send_reoffer_answer(
+        &mut self,
+        now: Instant,
+        h: CallHandle,
+        tx: TransactionId,
+        request: &Request,
+    ) {
         let Some(c) = self.calls.get(&h) else { return };
         let mut r = response_to(request, 200, None);
         r.headers
@@ -260,7 +293,13 @@ impl UserAgent {
         self.endpoint.send_response(now, tx, &r);
     }
 
-    fn on_in_dialog_request(&mut self, now: Instant, tx: TransactionId, request: Request, to_tag: String) {
+    fn on_in_dialog_request(
+        &mut self,
+        now: Instant,
+        tx: TransactionId,
+        request: Request,
+        to_tag: String,
+    ) {
         let call_id = request.call_id().unwrap_or_default().to_string();
         let Some(h) = self.by_dialog.get(&(call_id, to_tag)).copied() else {
             if request.method == Method::Options {
@@ -277,7 +316,11 @@ impl UserAgent {
             .get_mut(&h)
             .is_some_and(|c| c.dialog.accept_remote_cseq(seq));
         if !in_order && request.method != Method::Cancel {
-            let r = response_to(&request, 500, Some("Server Internal Error (CSeq out of order)"));
+            let r = response_to(
+                &request,
+                500,
+                Some("Server Internal Error (CSeq out of order)"),
+            );
             self.endpoint.send_response(now, tx, &r);
             return;
         }
@@ -334,10 +377,16 @@ impl UserAgent {
             return;
         };
         let Some(tag) = to.tag() else { return };
-        let Some(h) = self.by_dialog.get(&(call_id.to_string(), tag.to_string())).copied() else {
+        let Some(h) = self
+            .by_dialog
+            .get(&(call_id.to_string(), tag.to_string()))
+            .copied()
+        else {
             return;
         };
-        let Some(c) = self.calls.get_mut(&h) else { return };
+        let Some(c) = self.calls.get_mut(&h) else {
+            return;
+        };
         if c.state != CallState::Answered {
             return;
         }

@@ -118,7 +118,9 @@ impl Pair {
                         Side::B => Side::A,
                     };
                     match fate {
-                        Fate::Deliver(d) => self.in_flight.push((self.now + d, to, t.payload.clone())),
+                        Fate::Deliver(d) => {
+                            self.in_flight.push((self.now + d, to, t.payload.clone()))
+                        }
                         Fate::Drop => {}
                         Fate::Duplicate(d1, d2) => {
                             self.in_flight.push((self.now + d1, to, t.payload.clone()));
@@ -230,7 +232,9 @@ impl Pair {
     /// Runs until both sides hold no state, or `limit` passes.
     pub fn run_until_idle(&mut self, limit: Duration) {
         let until = self.now + limit;
-        while self.now < until && !(self.a.is_idle() && self.b.is_idle() && self.in_flight.is_empty()) {
+        while self.now < until
+            && !(self.a.is_idle() && self.b.is_idle() && self.in_flight.is_empty())
+        {
             if !self.step() {
                 break;
             }

@@ -1,0 +1,505 @@
+//! [`MediaSession`]: the media of one call as a sans-IO state machine.
+//!
+//! # Run loop
+//!
+//! The session opens no socket and reads no clock. Its driver (one shard
+//! task driving many calls off a shared clock) follows one contract:
+//!
+//! 1. Feed input: every datagram for this call to
+//!    [`handle_receive`](MediaSession::handle_receive), and
+//!    [`handle_timeout`](MediaSession::handle_timeout) once the instant from
+//!    [`poll_timeout`](MediaSession::poll_timeout) has come. API calls
+//!    ([`play`](MediaSession::play), [`send_dtmf`](MediaSession::send_dtmf),
+//!    ...) are input too.
+//! 2. After each input, drain [`poll_transmit`](MediaSession::poll_transmit)
+//!    (send each datagram; it is lent from a fixed buffer, so nothing is
+//!    allocated per packet) and [`poll_event`](MediaSession::poll_event).
+//! 3. Sleep until [`poll_timeout`](MediaSession::poll_timeout); `None` means
+//!    the session is closed.
+//!
+//! Every 20 ms tick plays one received frame out of the jitter buffer
+//! (into the in-band DTMF detector and the recorder) and sends one frame:
+//! the prompt, a DTMF tone, or silence. A driver that routes datagrams from
+//! one socket to many sessions asks [`accepts`](MediaSession::accepts).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::dtmf::{key_to_event, DtmfPacket, DtmfReceiver, DtmfReceiverConfig};
+use crate::g711::Law;
+use crate::goertzel::DtmfDetector;
+use crate::jitter::{G711Silence, JitterBuffer, JitterConsumer, JitterProducer};
+use crate::prompt::{EncodedPrompt, FRAME_SAMPLES};
+use crate::recording::{Recorder, RecordingConfig};
+use crate::rtcp::{ntp_timestamp, ReceiverStats, RtcpWriter, SenderInfo};
+use crate::rtp::RtpBuilder;
+use crate::sdp::AudioCodec;
+
+mod config;
+mod dedup;
+mod dtmf_out;
+mod receive;
+mod stats;
+mod transmit;
+
+pub use config::{
+    DtmfSendMode, DtmfSource, IdleMode, LatchPolicy, SessionConfig, SessionError, SessionEvent,
+};
+pub use stats::{IntervalHistogram, SessionStats};
+pub use transmit::{PacketKind, Transmit, MAX_DATAGRAM};
+
+use config::splitmix;
+use dedup::Dedup;
+use dtmf_out::DtmfOut;
+use transmit::TransmitQueue;
+
+/// The send and playout clock.
+pub const TICK: Duration = Duration::from_millis(20);
+const FRAME_TS: u32 = FRAME_SAMPLES as u32;
+/// A driver this many ticks late skips the missed ticks instead of sending
+/// a burst the peer's jitter buffer would have to absorb.
+const MAX_CATCH_UP: u32 = 3;
+const EVENT_CAPACITY: usize = 32;
+/// Peak level below which a received G.711 frame is silence, for the
+/// jitter buffer's inaudible delay changes.
+const SILENCE_PEAK: i32 = 64;
+
+/// The media of one call: RTP out and in, RTCP, DTMF both ways, prompts
+/// and recording. See the [module documentation](self) for the run loop.
+pub struct MediaSession {
+    config: SessionConfig,
+    law: Law,
+    now: Instant,
+    next_tick: Instant,
+    closed: bool,
+
+    seq: u16,
+    timestamp: u32,
+    marker: bool,
+    sent_since_report: bool,
+    sr_packets: u32,
+    sr_octets: u32,
+    last_send: Option<Instant>,
+    playing: Option<(Arc<EncodedPrompt>, usize)>,
+    dtmf_out: DtmfOut,
+    tone: [i16; FRAME_SAMPLES],
+    encoded: [u8; FRAME_SAMPLES],
+
+    destination: SocketAddr,
+    latched: Option<SocketAddr>,
+    rtcp_latched: Option<SocketAddr>,
+
+    remote_ssrc: Option<u32>,
+    rx_stats: Option<ReceiverStats>,
+    audio_base_ts: Option<u32>,
+    producer: JitterProducer,
+    consumer: JitterConsumer,
+    silence: G711Silence,
+    dtmf_rx: DtmfReceiver,
+    detector: DtmfDetector,
+    detector_samples: u64,
+    dedup: Dedup,
+    pcm: [i16; FRAME_SAMPLES],
+    last_rx: Instant,
+    inactive_reported: bool,
+    recorder: Option<Recorder>,
+
+    next_rtcp: Instant,
+    rng: u64,
+
+    tx: TransmitQueue,
+    events: VecDeque<SessionEvent>,
+    stats: SessionStats,
+}
+
+impl MediaSession {
+    /// A session whose first tick is at `now`.
+    pub fn new(now: Instant, config: SessionConfig) -> Result<Self, SessionError> {
+        let law = match config.codec {
+            AudioCodec::Pcmu => Law::Ulaw,
+            AudioCodec::Pcma => Law::Alaw,
+            other => return Err(SessionError::UnsupportedCodec(other)),
+        };
+        let (producer, consumer) = JitterBuffer::new(config.jitter.clone())?;
+        let mut rng = config.seed;
+        // RFC 3550 6.2: the first report goes out after half an interval,
+        // randomised like the rest.
+        let first_rtcp = now + jittered(config.rtcp_interval / 2, &mut rng);
+        Ok(MediaSession {
+            law,
+            now,
+            next_tick: now,
+            closed: false,
+            seq: config.initial_sequence,
+            timestamp: config.initial_timestamp,
+            marker: true,
+            sent_since_report: false,
+            sr_packets: 0,
+            sr_octets: 0,
+            last_send: None,
+            playing: None,
+            dtmf_out: DtmfOut::new(config.dtmf_duration, config.dtmf_gap),
+            tone: [0; FRAME_SAMPLES],
+            encoded: [0; FRAME_SAMPLES],
+            destination: config.remote,
+            latched: None,
+            rtcp_latched: None,
+            remote_ssrc: None,
+            rx_stats: None,
+            audio_base_ts: None,
+            producer,
+            consumer,
+            silence: G711Silence {
+                a_law: law == Law::Alaw,
+                threshold: SILENCE_PEAK,
+            },
+            dtmf_rx: DtmfReceiver::new(DtmfReceiverConfig::default()),
+            detector: DtmfDetector::new(config.detector),
+            detector_samples: 0,
+            dedup: Dedup::new(config.dtmf_dedup_slack),
+            pcm: [0; FRAME_SAMPLES],
+            last_rx: now,
+            inactive_reported: false,
+            recorder: None,
+            next_rtcp: first_rtcp,
+            rng,
+            tx: TransmitQueue::new(config.remote),
+            events: VecDeque::with_capacity(EVENT_CAPACITY),
+            stats: SessionStats::default(),
+            config,
+        })
+    }
+
+    /// Our SSRC.
+    pub fn ssrc(&self) -> u32 {
+        self.config.ssrc
+    }
+
+    /// The peer's SSRC, once a packet has arrived.
+    pub fn remote_ssrc(&self) -> Option<u32> {
+        self.remote_ssrc
+    }
+
+    /// Where RTP goes now (the SDP address, or the latched one).
+    pub fn destination(&self) -> SocketAddr {
+        self.destination
+    }
+
+    /// The configuration the session was built with.
+    pub fn config(&self) -> &SessionConfig {
+        &self.config
+    }
+
+    /// Starts playing a prompt from its first frame, replacing any other.
+    pub fn play(&mut self, prompt: Arc<EncodedPrompt>) -> Result<(), SessionError> {
+        if prompt.codec() != self.config.codec {
+            return Err(SessionError::PromptCodec {
+                prompt: prompt.codec(),
+                session: self.config.codec,
+            });
+        }
+        self.playing = Some((prompt, 0));
+        Ok(())
+    }
+
+    /// Stops the prompt (barge-in); no `PlaybackFinished` follows.
+    pub fn stop_playback(&mut self) {
+        self.playing = None;
+    }
+
+    /// True while a prompt is playing.
+    pub fn is_playing(&self) -> bool {
+        self.playing.is_some()
+    }
+
+    /// Starts recording what the peer sends, ending any recording under
+    /// way. A key in [`SessionConfig::recording_stop_keys`] stops it.
+    pub fn start_recording(&mut self, config: RecordingConfig) {
+        self.stop_recording();
+        self.recorder = Some(Recorder::new(self.now, config));
+    }
+
+    /// Ends the recording, raising `RecordingFinished` with outcome
+    /// `Stopped` (unless it had already ended).
+    pub fn stop_recording(&mut self) {
+        if let Some(mut r) = self.recorder.take() {
+            r.stop();
+            self.events
+                .push_back(SessionEvent::RecordingFinished(r.finish()));
+        }
+    }
+
+    /// True while recording.
+    pub fn is_recording(&self) -> bool {
+        self.recorder.is_some()
+    }
+
+    /// Queues a key to send, as the config's [`DtmfSendMode`] says.
+    pub fn send_dtmf(&mut self, key: char) -> Result<(), SessionError> {
+        key_to_event(key).map_err(|_| SessionError::InvalidKey(key))?;
+        let te = self.config.telephone_event.is_some();
+        let (rfc, inband) = match self.config.dtmf_send {
+            DtmfSendMode::Auto => (te, !te),
+            DtmfSendMode::Rfc4733 if !te => return Err(SessionError::NoTelephoneEvent),
+            DtmfSendMode::Rfc4733 => (true, false),
+            DtmfSendMode::InBand => (false, true),
+            DtmfSendMode::Both => (te, true),
+        };
+        if self.dtmf_out.enqueue(key, rfc, inband) {
+            Ok(())
+        } else {
+            Err(SessionError::DtmfQueueFull)
+        }
+    }
+
+    /// True while keys are being sent or wait to be.
+    pub fn is_sending_dtmf(&self) -> bool {
+        !self.dtmf_out.is_idle()
+    }
+
+    /// Runs every tick due at `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.now = self.now.max(now);
+        if self.closed {
+            return;
+        }
+        let behind = now.saturating_duration_since(self.next_tick);
+        if behind >= TICK * MAX_CATCH_UP {
+            let skip = (behind.as_nanos() / TICK.as_nanos()) as u32;
+            self.next_tick += TICK * skip;
+            self.timestamp = self.timestamp.wrapping_add(FRAME_TS.wrapping_mul(skip));
+            self.marker = true;
+            self.last_send = None;
+            self.stats.ticks_skipped += u64::from(skip);
+        }
+        while self.next_tick <= now {
+            self.tick(now);
+            self.next_tick += TICK;
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is next due; `None`
+    /// once closed.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        (!self.closed).then_some(self.next_tick)
+    }
+
+    /// The next datagram to send, lent until the next call on the session.
+    pub fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
+        self.tx.pop()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<SessionEvent> {
+        self.events.pop_front()
+    }
+
+    /// Ends the session: an RTCP BYE is queued and no more ticks run.
+    pub fn close(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.now = self.now.max(now);
+        self.send_report(now, true);
+        self.closed = true;
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> SessionStats {
+        let jitter = self.consumer.stats();
+        let mut s = self.stats;
+        s.late = jitter.late;
+        s.concealed = jitter.concealed;
+        if let Some(rx) = &self.rx_stats {
+            s.lost = rx.cumulative_lost();
+            s.jitter = rx.jitter();
+        }
+        s
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.playout(now);
+        self.dtmf_rx.handle_timeout(now);
+        self.drain_rfc4733(now);
+        if self.config.direction.sends() {
+            self.send_tick(now);
+        }
+        self.timestamp = self.timestamp.wrapping_add(FRAME_TS);
+        if self
+            .recorder
+            .as_mut()
+            .and_then(|r| r.handle_timeout(now))
+            .is_some()
+        {
+            self.finish_recording();
+        }
+        if self.config.direction.receives()
+            && !self.inactive_reported
+            && now.saturating_duration_since(self.last_rx) >= self.config.inactivity_timeout
+        {
+            self.inactive_reported = true;
+            self.events.push_back(SessionEvent::Inactive);
+        }
+        if now >= self.next_rtcp {
+            self.send_report(now, false);
+            self.next_rtcp = now + jittered(self.config.rtcp_interval, &mut self.rng);
+        }
+    }
+
+    fn finish_recording(&mut self) {
+        if let Some(r) = self.recorder.take() {
+            self.events
+                .push_back(SessionEvent::RecordingFinished(r.finish()));
+        }
+    }
+
+    fn send_tick(&mut self, now: Instant) {
+        let ts = self.timestamp;
+        let mut due = [None::<DtmfPacket>; 4];
+        let mut n_due = 0;
+        let tone = self.dtmf_out.tick(ts, &mut self.tone, |p| {
+            if n_due < due.len() {
+                due[n_due] = Some(*p);
+                n_due += 1;
+            }
+        });
+        let mut sent_audio = false;
+        if tone {
+            self.law.encode(&self.tone, &mut self.encoded);
+            let payload = self.encoded;
+            sent_audio = self.send_rtp(self.config.payload_type, self.marker, ts, &payload);
+        } else if let Some((prompt, index)) = self.playing.take() {
+            if let Some(frame) = prompt.frame(index) {
+                sent_audio = self.send_rtp(self.config.payload_type, self.marker, ts, frame);
+            }
+            if index + 1 < prompt.frame_count() {
+                self.playing = Some((prompt, index + 1));
+            } else {
+                self.events.push_back(SessionEvent::PlaybackFinished);
+            }
+        } else if self.config.idle == IdleMode::Silence {
+            self.encoded.fill(self.law.silence());
+            let payload = self.encoded;
+            sent_audio = self.send_rtp(self.config.payload_type, self.marker, ts, &payload);
+        }
+        if sent_audio {
+            self.marker = false;
+            if let Some(last) = self.last_send {
+                let interval = now.saturating_duration_since(last);
+                self.stats.send_interval.record(interval.abs_diff(TICK));
+            }
+            self.last_send = Some(now);
+        } else {
+            self.marker = true;
+            self.last_send = None;
+        }
+        if let Some(pt) = self.config.telephone_event {
+            for p in due.iter().take(n_due).flatten() {
+                self.send_rtp(pt, p.marker, p.timestamp, &p.payload);
+            }
+        }
+    }
+
+    /// Queues one RTP packet; false if it could not be queued.
+    fn send_rtp(&mut self, pt: u8, marker: bool, ts: u32, payload: &[u8]) -> bool {
+        let packet = RtpBuilder {
+            marker,
+            payload_type: pt,
+            sequence: self.seq,
+            timestamp: ts,
+            ssrc: self.config.ssrc,
+            csrc: &[],
+            extension: None,
+            payload,
+            padding: 0,
+        };
+        let queued = self.tx.push(self.destination, PacketKind::Rtp, |buf| {
+            packet.write_to(buf).ok()
+        });
+        if !queued {
+            self.stats.transmit_overflow += 1;
+            return false;
+        }
+        self.seq = self.seq.wrapping_add(1);
+        self.sent_since_report = true;
+        self.sr_packets = self.sr_packets.wrapping_add(1);
+        self.sr_octets = self.sr_octets.wrapping_add(payload.len() as u32);
+        self.stats.packets_sent += 1;
+        self.stats.bytes_sent += payload.len() as u64;
+        true
+    }
+
+    fn rtcp_destination(&self) -> SocketAddr {
+        if let Some(a) = self.rtcp_latched {
+            return a;
+        }
+        if self.config.rtcp_mux {
+            self.destination
+        } else {
+            let d = self.destination;
+            SocketAddr::new(d.ip(), d.port().wrapping_add(1))
+        }
+    }
+
+    /// Queues an SR (if we sent RTP since the last report) or RR with a
+    /// CNAME, and a BYE when leaving.
+    fn send_report(&mut self, now: Instant, bye: bool) {
+        let block = self.rx_stats.as_mut().map(|s| s.report_block(now));
+        let ntp = self.config.wall_clock.map_or(0, |(at, wall)| {
+            ntp_timestamp(wall + now.saturating_duration_since(at))
+        });
+        let info = SenderInfo {
+            ntp_timestamp: ntp,
+            rtp_timestamp: self.timestamp,
+            packet_count: self.sr_packets,
+            octet_count: self.sr_octets,
+        };
+        let sender = self.sent_since_report;
+        let ssrc = self.config.ssrc;
+        let cname = self.config.cname.as_str();
+        let destination = self.rtcp_destination();
+        let queued = self.tx.push(destination, PacketKind::Rtcp, |buf| {
+            let mut w = RtcpWriter::new(buf);
+            let blocks = block.as_slice();
+            if sender {
+                w.sender_report(ssrc, &info, blocks).ok()?;
+            } else {
+                w.receiver_report(ssrc, blocks).ok()?;
+            }
+            w.sdes_cname(ssrc, cname).ok()?;
+            if bye {
+                w.bye(&[ssrc], None).ok()?;
+            }
+            Some(w.len())
+        });
+        if queued {
+            self.stats.rtcp_sent += 1;
+        } else {
+            self.stats.transmit_overflow += 1;
+        }
+        self.sent_since_report = false;
+    }
+}
+
+impl std::fmt::Debug for MediaSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaSession")
+            .field("ssrc", &self.config.ssrc)
+            .field("remote_ssrc", &self.remote_ssrc)
+            .field("destination", &self.destination)
+            .field("next_tick", &self.next_tick)
+            .field("playing", &self.playing.is_some())
+            .field("recording", &self.recorder.is_some())
+            .field("closed", &self.closed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `base` times a factor drawn uniformly from 0.5-1.5 (RFC 3550 6.3.1),
+/// so sessions started together do not report in lockstep.
+fn jittered(base: Duration, rng: &mut u64) -> Duration {
+    let unit = (splitmix(rng) >> 11) as f64 / (1u64 << 53) as f64;
+    base.mul_f64(0.5 + unit)
+}

@@ -1,0 +1,251 @@
+//! The receive half of a session: datagrams in, symmetric RTP latching,
+//! RTCP in, playout of one frame per tick, DTMF detection and recording.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use super::config::{DtmfSource, LatchPolicy, SessionEvent};
+use super::{MediaSession, FRAME_TS, TICK};
+use crate::dtmf::{DtmfEnd, DtmfReceiverConfig};
+use crate::goertzel::InbandDigit;
+use crate::jitter::Playout;
+use crate::rtcp::{ReceiverStats, RtcpCompound, RtcpPacket};
+use crate::rtp::{RtpPacket, RTP_VERSION};
+
+/// RFC 5761 section 4: a second byte of 192-223 is an RTCP packet type
+/// (SR 200, RR 201, ...); RTP never uses those payload types with a
+/// marker, so RTP and RTCP can share a port.
+fn looks_like_rtcp(datagram: &[u8]) -> bool {
+    datagram.len() >= 2 && (192..=223).contains(&datagram[1])
+}
+
+fn be32(b: &[u8], at: usize) -> Option<u32> {
+    let w = b.get(at..at + 4)?;
+    Some(u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
+}
+
+impl MediaSession {
+    /// Would this session take the datagram? For drivers that route one
+    /// socket's datagrams to many sessions: a known SSRC from an allowed
+    /// address, or, before the peer's SSRC is known, the SDP's address
+    /// (its IP, under first-packet latching). A NATed peer whose address
+    /// differs from its SDP can only be routed by a socket of its own.
+    pub fn accepts(&self, from: SocketAddr, datagram: &[u8]) -> bool {
+        if datagram.first().map(|b| b >> 6) != Some(RTP_VERSION) {
+            return false;
+        }
+        if looks_like_rtcp(datagram) {
+            let ssrc = be32(datagram, 4);
+            return (ssrc.is_some() && ssrc == self.remote_ssrc)
+                || from.ip() == self.destination.ip()
+                || from.ip() == self.config.remote.ip();
+        }
+        let Some(ssrc) = be32(datagram, 8) else {
+            return false;
+        };
+        if self.remote_ssrc == Some(ssrc) {
+            return self.source_allowed(from);
+        }
+        match (self.config.latch, self.latched) {
+            (LatchPolicy::SdpAddressOnly, _) => from == self.config.remote,
+            (LatchPolicy::FirstPacket, Some(l)) => from == l,
+            (LatchPolicy::FirstPacket, None) => from.ip() == self.config.remote.ip(),
+        }
+    }
+
+    fn source_allowed(&self, from: SocketAddr) -> bool {
+        match self.config.latch {
+            LatchPolicy::SdpAddressOnly => from == self.config.remote,
+            LatchPolicy::FirstPacket => self.latched.is_none_or(|l| l == from),
+        }
+    }
+
+    /// Takes one datagram (RTP or RTCP) that arrived at `now` from `from`.
+    /// Anything malformed or unexpected is counted and dropped.
+    pub fn handle_receive(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        self.now = self.now.max(now);
+        if self.closed {
+            return;
+        }
+        if looks_like_rtcp(datagram) {
+            self.receive_rtcp(now, from, datagram);
+            return;
+        }
+        let Ok(packet) = RtpPacket::parse(datagram) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        let pt = packet.payload_type;
+        let is_audio = pt == self.config.payload_type;
+        let is_event = self.config.telephone_event == Some(pt);
+        // Only packets we can use may latch, so stray junk cannot steer
+        // our stream.
+        if !is_audio && !is_event {
+            self.stats.unknown_payload_type += 1;
+            return;
+        }
+        if !self.source_allowed(from) {
+            self.stats.rejected_source += 1;
+            return;
+        }
+        if self.config.latch == LatchPolicy::FirstPacket && self.latched.is_none() {
+            self.latched = Some(from);
+            self.destination = from;
+            self.events.push_back(SessionEvent::RemoteLatched(from));
+        }
+        self.last_rx = now;
+        self.inactive_reported = false;
+        self.stats.packets_received += 1;
+        self.stats.bytes_received += packet.payload.len() as u64;
+        if self.remote_ssrc != Some(packet.ssrc) {
+            self.remote_ssrc = Some(packet.ssrc);
+            self.rx_stats = Some(ReceiverStats::new(packet.ssrc, packet.sequence, 8000));
+            self.audio_base_ts = None;
+        }
+        if let Some(rx) = self.rx_stats.as_mut() {
+            rx.on_packet(now, packet.sequence, packet.timestamp);
+        }
+        if is_audio {
+            // Telephone-event packets share the sequence space, so audio
+            // sequence numbers have holes while a key is sent; number the
+            // frames by timestamp instead, which counts exactly one per
+            // 20 ms of audio.
+            let base = *self.audio_base_ts.get_or_insert(packet.timestamp);
+            let offset = packet.timestamp.wrapping_sub(base) as i32;
+            let frame = offset.div_euclid(FRAME_TS as i32) as u16;
+            self.producer
+                .push(now, packet.ssrc, frame, packet.timestamp, packet.payload);
+        } else {
+            let r = self.dtmf_rx.handle_packet(
+                now,
+                packet.timestamp,
+                packet.marker,
+                packet.sequence,
+                packet.payload,
+            );
+            if r.is_err() {
+                self.stats.malformed += 1;
+            }
+            self.drain_rfc4733(now);
+        }
+    }
+
+    fn receive_rtcp(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
+        let Ok(compound) = RtcpCompound::parse(datagram) else {
+            self.stats.malformed += 1;
+            return;
+        };
+        let allowed = match self.config.latch {
+            LatchPolicy::SdpAddressOnly => from.ip() == self.config.remote.ip(),
+            LatchPolicy::FirstPacket => {
+                from.ip() == self.destination.ip() || from.ip() == self.config.remote.ip()
+            }
+        };
+        if !allowed {
+            self.stats.rejected_source += 1;
+            return;
+        }
+        self.stats.rtcp_received += 1;
+        let separate_port = !self.config.rtcp_mux;
+        if separate_port
+            && self.config.latch == LatchPolicy::FirstPacket
+            && self.rtcp_latched.is_none()
+        {
+            self.rtcp_latched = Some(from);
+        }
+        for p in compound.packets() {
+            if let RtcpPacket::SenderReport { ssrc, info, .. } = p {
+                if let Some(rx) = self.rx_stats.as_mut().filter(|rx| rx.ssrc() == ssrc) {
+                    rx.on_sender_report(now, info.ntp_timestamp);
+                }
+            }
+        }
+    }
+
+    /// Reports finished RFC 4733 presses.
+    pub(super) fn drain_rfc4733(&mut self, now: Instant) {
+        while let Some(d) = self.dtmf_rx.poll_digit() {
+            let length = Duration::from_micros(u64::from(d.duration) * 125);
+            // A press finished by timeout ended about a timeout ago.
+            let end = match d.end {
+                DtmfEnd::Timeout => now
+                    .checked_sub(DtmfReceiverConfig::default().timeout)
+                    .unwrap_or(now),
+                _ => now,
+            };
+            let start = end.checked_sub(length).unwrap_or(end);
+            self.report_digit(now, d.digit, DtmfSource::Rfc4733, start, end);
+        }
+    }
+
+    fn report_digit(
+        &mut self,
+        now: Instant,
+        digit: char,
+        source: DtmfSource,
+        start: Instant,
+        end: Instant,
+    ) {
+        if !self.dedup.is_new(digit, source, start, end) {
+            return;
+        }
+        self.events.push_back(SessionEvent::Dtmf {
+            digit,
+            source,
+            at: now,
+        });
+        if self.recorder.is_some() && self.config.recording_stop_keys.contains(digit) {
+            self.stop_recording();
+        }
+    }
+
+    /// Plays out one frame: decode, look for tones, record.
+    pub(super) fn playout(&mut self, now: Instant) {
+        let heard = match self.consumer.pop(&mut self.silence) {
+            Playout::Frame { payload, .. } => {
+                let n = self.law.decode(payload, &mut self.pcm);
+                self.pcm[n..].fill(0);
+                true
+            }
+            // Silence stands in for lost frames: the recorder and the
+            // detector see the gap, and G.711 packet-loss concealment
+            // would only help a human listener.
+            Playout::Concealment { .. } => {
+                self.pcm.fill(0);
+                true
+            }
+            Playout::Empty => {
+                self.pcm.fill(0);
+                false
+            }
+        };
+        if heard && self.config.inband_dtmf {
+            let mut found = [None::<InbandDigit>; 4];
+            let mut n = 0;
+            self.detector.process(&self.pcm, |d| {
+                if n < found.len() {
+                    found[n] = Some(d);
+                    n += 1;
+                }
+            });
+            self.detector_samples += self.pcm.len() as u64;
+            // Audio is played out a buffer's delay after it arrived;
+            // the dedup compares arrival times.
+            let delay = TICK * self.consumer.target_frames();
+            for d in found.iter().take(n).flatten() {
+                let ago = self.detector_samples.saturating_sub(d.start);
+                let played = now
+                    .checked_sub(Duration::from_micros(ago * 125))
+                    .unwrap_or(now);
+                let start = played.checked_sub(delay).unwrap_or(played);
+                let end = start + self.config.detector.min_duration;
+                self.report_digit(now, d.digit, DtmfSource::InBand, start, end);
+            }
+        }
+        if let Some(r) = self.recorder.as_mut() {
+            if r.push(now, &self.pcm).is_some() {
+                self.finish_recording();
+            }
+        }
+    }
+}

@@ -149,9 +149,9 @@ async fn main() -> std::io::Result<()> {
     let c = &app.counts;
     let stats = ua.endpoint().stats();
     println!(
-        "uas summary: incoming={} confirmed={} local_bye={} remote_bye={} cancelled={} no_ack={} other={} malformed={} bad_requests_answered={}",
+        "uas summary: incoming={} confirmed={} local_bye={} remote_bye={} cancelled={} no_ack={} other={} malformed={} bad_requests_answered={} retrans_absorbed={} cpu_s={:.2} peak_rss_kib={}",
         c.incoming, c.confirmed, c.local_bye, c.remote_bye, c.cancelled, c.no_ack, c.other,
-        stats.malformed, stats.bad_requests_answered
+        stats.malformed, stats.bad_requests_answered, stats.retransmissions_absorbed, support::cpu_seconds(), support::peak_rss_kib()
     );
     Ok(())
 }

@@ -49,7 +49,7 @@ pub struct SipSockets {
 impl SipSockets {
     /// Binds UDP (and TCP when `with_tcp`) on `addr`.
     pub async fn bind(addr: SocketAddr, with_tcp: bool) -> io::Result<SipSockets> {
-        let udp = UdpSocket::bind(addr).await?;
+        let udp = bind_udp(addr)?;
         let tcp = if with_tcp {
             Some(TcpListener::bind(udp.local_addr()?).await?)
         } else {
@@ -62,6 +62,21 @@ impl SipSockets {
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.udp.local_addr()
     }
+}
+
+/// Socket buffers large enough for bursts of thousands of call setups per
+/// second (the kernel caps them at net.core.rmem_max / wmem_max).
+const UDP_BUFFER_BYTES: usize = 4 * 1024 * 1024;
+
+fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    // Best effort: a smaller buffer still works, it only drops sooner.
+    let _ = socket.set_recv_buffer_size(UDP_BUFFER_BYTES);
+    let _ = socket.set_send_buffer_size(UDP_BUFFER_BYTES);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    UdpSocket::from_std(socket.into())
 }
 
 enum StreamInput {

@@ -382,12 +382,14 @@ impl UserAgent {
             .get(&(call_id.to_string(), tag.to_string()))
             .copied()
         else {
+            tracing::debug!(call_id, "ACK for no dialog");
             return;
         };
         let Some(c) = self.calls.get_mut(&h) else {
             return;
         };
         if c.state != CallState::Answered {
+            tracing::debug!(call_id, state = ?c.state, "ACK ignored");
             return;
         }
         c.state = CallState::Confirmed;

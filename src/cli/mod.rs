@@ -1,0 +1,83 @@
+//! Argument parsing and dispatch for the `kuulo` command.
+//!
+//! To add a subcommand: write `src/cli/NAME.rs` with an `Args` struct
+//! (clap `Args` derive) and `pub fn run(args: Args) -> ExitCode`, then add a
+//! variant to [`Command`] and a line to [`run`].
+
+use std::error::Error;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod check;
+mod synth;
+
+/// Exit codes shared by every subcommand, so scripts can tell a finding in
+/// the user's input from a broken environment.
+pub mod exit {
+    /// The input has problems the user must fix (a script with errors).
+    pub const FINDINGS: u8 = 1;
+    /// Kuulo could not do its job: unreadable file, missing tool, I/O error.
+    /// Clap uses the same code for bad command lines.
+    pub const TROUBLE: u8 = 2;
+}
+
+/// Kuulo: automated phone surveys over SIP.
+#[derive(Debug, Parser)]
+#[command(name = "kuulo", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check a survey script and list every problem with file:line:col.
+    Check(check::Args),
+    /// Synthesise every text prompt of a survey to 8 kHz WAV with espeak-ng.
+    Synth(synth::Args),
+}
+
+/// Parses the command line, runs the subcommand and returns its exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    match cli.command {
+        Command::Check(args) => check::run(args),
+        Command::Synth(args) => synth::run(args),
+    }
+}
+
+/// Logs go to stderr so they never mix with a subcommand's output; the
+/// level comes from `RUST_LOG` (default: warnings only).
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    // A second init (never expected) is not worth failing the command for.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Prints `error` with its causes to stderr and returns `code`.
+pub fn fail(error: &dyn Error, code: u8) -> ExitCode {
+    let mut message = format!("kuulo: error: {error}");
+    let mut source = error.source();
+    while let Some(cause) = source {
+        message.push_str(&format!("\n  caused by: {cause}"));
+        source = cause.source();
+    }
+    eprintln!("{message}");
+    ExitCode::from(code)
+}
+
+/// "1 error", "2 errors".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}

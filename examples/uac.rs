@@ -67,6 +67,10 @@ struct Args {
     /// Use TCP instead of UDP.
     #[arg(long)]
     tcp: bool,
+    /// Keep the sockets open this long after the last call ended (a peer
+    /// such as sipp counts a TCP close during its final wait as a failure).
+    #[arg(long, default_value_t = 0.0)]
+    linger_secs: f64,
 }
 
 #[derive(Default, Debug)]
@@ -90,6 +94,9 @@ struct Uac {
     ring_limits: BinaryHeap<Reverse<(Instant, CallHandle)>>,
     outcome: Outcome,
     failures: HashMap<String, u64>,
+    /// When the last call and its transactions finished; the sockets stay
+    /// open `--linger-secs` past it.
+    all_done_at: Option<Instant>,
 }
 
 impl Application for Uac {
@@ -160,19 +167,37 @@ impl Application for Uac {
                 ua.hangup(now, call);
             }
         }
+        self.check_all_done(ua, now);
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
         let next_call = (self.placed < self.args.calls).then_some(self.next_call_at);
         let h = self.hangups.peek().map(|Reverse((at, _))| *at);
         let r = self.ring_limits.peek().map(|Reverse((at, _))| *at);
-        [next_call, h, r].into_iter().flatten().min()
+        let linger = self.all_done_at.map(|at| at + self.linger());
+        [next_call, h, r, linger].into_iter().flatten().min()
     }
 
-    fn is_done(&self, ua: &UserAgent) -> bool {
-        self.placed >= self.args.calls
+    fn is_done(&self, _ua: &UserAgent) -> bool {
+        self.all_done_at
+            .is_some_and(|at| Instant::now() >= at + self.linger())
+    }
+}
+
+impl Uac {
+    fn linger(&self) -> Duration {
+        Duration::from_secs_f64(self.args.linger_secs.max(0.0))
+    }
+
+    /// Notes the moment every call and its last transaction finished.
+    fn check_all_done(&mut self, ua: &UserAgent, now: Instant) {
+        if self.all_done_at.is_none()
+            && self.placed >= self.args.calls
             && ua.call_count() == 0
             && ua.endpoint().awaiting_final_responses() == 0
+        {
+            self.all_done_at = Some(now);
+        }
     }
 }
 
@@ -234,10 +259,12 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         ring_limits: BinaryHeap::new(),
         outcome: Outcome::default(),
         failures: HashMap::new(),
+        all_done_at: None,
         args,
     };
     let t0 = Instant::now();
     driver::run(sockets, &mut ua, &mut app, support::ctrl_c()).await?;
+    let elapsed = app.all_done_at.map_or_else(|| t0.elapsed(), |at| at - t0);
     let o = &app.outcome;
     for (reason, n) in &app.failures {
         eprintln!("uac: {n} call(s) failed: {reason}");
@@ -251,7 +278,7 @@ async fn run(args: Args) -> Result<ExitCode, Box<dyn std::error::Error>> {
         o.failed,
         support::percentile_ms(&mut app.setup, 0.5),
         support::percentile_ms(&mut app.setup, 0.99),
-        t0.elapsed().as_secs_f64()
+        elapsed.as_secs_f64()
     );
     Ok(if o.failed == 0 {
         ExitCode::SUCCESS

@@ -143,11 +143,12 @@ fn wait_for_udp(port: u16) {
 
 fn start_uas(port: u16, extra: &[&str]) -> Proc {
     let bind = format!("127.0.0.1:{port}");
-    let uas = Proc::spawn(
-        Command::new(example("uas"))
-            .args(["--bind", &bind, "--run-secs", "120"])
-            .args(extra),
-    );
+    let mut cmd = Command::new(example("uas"));
+    cmd.args(["--bind", &bind]).args(extra);
+    if !extra.contains(&"--run-secs") {
+        cmd.args(["--run-secs", "120"]);
+    }
+    let uas = Proc::spawn(&mut cmd);
     wait_for_udp(port);
     uas
 }
@@ -552,4 +553,38 @@ fn malformed_datagrams_do_not_stop_the_uas() {
         assert!(r.starts_with("SIP/2.0 200"), "after {name}: {r}");
     }
     drop(uas);
+}
+
+#[test]
+fn tcp_example_uac_against_sipp_uas() {
+    if !sipp_available() {
+        return;
+    }
+    let (uac, sipp_out) = run_uac_against(
+        &["-sn", "uas", "-t", "t1", "-m", "20"],
+        5200,
+        &["--tcp", "--calls", "20", "--rate", "20", "--hold-secs", "0.3", "--linger-secs", "5"],
+    );
+    let out = text(&uac);
+    assert_eq!(uac.status.code(), Some(0), "{out}");
+    assert_eq!(summary_field(&out, "uac summary", "answered"), 20.0, "{out}");
+    assert_eq!(sipp_out.status.code(), Some(0), "sipp:\n{}", text(&sipp_out));
+}
+
+#[test]
+fn tcp_sipp_uac_against_example_uas() {
+    if !sipp_available() {
+        return;
+    }
+    // Bounded by time, not calls: sipp counts our TCP close during its
+    // final wait as a failure.
+    let uas = start_uas(5210, &["--hold-secs", "5", "--run-secs", "12"]);
+    let out = Proc::spawn(&mut sipp(&[
+        "-sn", "uac", "-t", "t1", "127.0.0.1:5210", "-p", "5211", "-m", "20", "-r", "20",
+    ]))
+    .wait(Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "sipp failed:\n{}", text(&out));
+    let uas_out = text(&uas.wait(Duration::from_secs(30)));
+    assert_eq!(summary_field(&uas_out, "uas summary", "incoming"), 20.0, "{uas_out}");
+    assert_eq!(summary_field(&uas_out, "uas summary", "remote_bye"), 20.0, "{uas_out}");
 }

@@ -16,7 +16,8 @@ use clap::Parser;
 use kuulo::sip::driver::{self, Application, SipSockets};
 use kuulo::sip::ua::{CallHandle, EndReason, UaConfig, UaEvent, UserAgent};
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use kuulo::media::sdp::MediaConfig;
+use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -53,6 +54,8 @@ struct Counts {
 
 struct Uas {
     args: Args,
+    /// Each call's media settings, kept to answer re-offers.
+    media: HashMap<CallHandle, MediaConfig>,
     hangups: BinaryHeap<Reverse<(Instant, CallHandle)>>,
     counts: Counts,
     ended: u64,
@@ -75,11 +78,40 @@ impl Uas {
 impl Application for Uas {
     fn on_event(&mut self, ua: &mut UserAgent, now: Instant, event: UaEvent) {
         match event {
-            UaEvent::Incoming { call, .. } => {
+            UaEvent::Incoming { call, offer, .. } => {
                 self.counts.incoming += 1;
-                let sdp = support::audio_sdp(self.args.bind.ip(), self.rtp_port(), call.0);
-                ua.ring(now, call, None);
-                ua.answer(now, call, sdp);
+                let mut cfg = support::media_config(self.args.bind.ip(), self.rtp_port(), call.0);
+                // An INVITE without SDP gets our offer in the 200; the
+                // answer comes in the ACK (RFC 3261 13.2.1).
+                let sdp = match &offer {
+                    Some(o) => support::answer(o, &cfg),
+                    None => Ok(support::offer(&cfg)),
+                };
+                match sdp {
+                    Ok(sdp) => {
+                        ua.ring(now, call, None);
+                        ua.answer(now, call, sdp);
+                        cfg.session_version += 1;
+                        self.media.insert(call, cfg);
+                    }
+                    Err(why) => {
+                        eprintln!("uas: refusing a call: {why}");
+                        ua.reject(now, call, 488);
+                    }
+                }
+            }
+            UaEvent::Reoffer { call, tx, offer } => {
+                // Hold, resume or session refresh: answer the new offer
+                // (a sendonly offer gets a recvonly answer), or repeat our
+                // session when the request carried none.
+                if let Some(cfg) = self.media.get_mut(&call) {
+                    let sdp = match &offer {
+                        Some(o) => support::answer(o, cfg).unwrap_or_else(|_| support::offer(cfg)),
+                        None => support::offer(cfg),
+                    };
+                    cfg.session_version += 1;
+                    ua.answer_reoffer(now, call, tx, sdp);
+                }
             }
             UaEvent::Confirmed { call, .. } => {
                 self.counts.confirmed += 1;
@@ -88,8 +120,9 @@ impl Application for Uas {
                     self.hangups.push(Reverse((at, call)));
                 }
             }
-            UaEvent::Ended { reason, .. } => {
+            UaEvent::Ended { call, reason } => {
                 self.ended += 1;
+                self.media.remove(&call);
                 match reason {
                     EndReason::LocalBye => self.counts.local_bye += 1,
                     EndReason::RemoteBye => self.counts.remote_bye += 1,
@@ -133,7 +166,9 @@ async fn main() -> std::io::Result<()> {
     let args = Args::parse();
     let sockets = SipSockets::bind(args.bind, true).await?;
     let local = sockets.local_addr()?;
-    let mut ua = UserAgent::new(UaConfig::new(local));
+    let mut config = UaConfig::new(local);
+    config.auto_answer_reoffer = false;
+    let mut ua = UserAgent::new(config);
     eprintln!("uas: listening on {local} (UDP and TCP)");
     let mut app = Uas {
         stop_at: args
@@ -141,6 +176,7 @@ async fn main() -> std::io::Result<()> {
             .map(|s| Instant::now() + Duration::from_secs_f64(s)),
         next_port: args.rtp_base,
         args,
+        media: HashMap::new(),
         hangups: BinaryHeap::new(),
         counts: Counts::default(),
         ended: 0,

@@ -588,3 +588,21 @@ fn tcp_sipp_uac_against_example_uas() {
     assert_eq!(summary_field(&uas_out, "uas summary", "incoming"), 20.0, "{uas_out}");
     assert_eq!(summary_field(&uas_out, "uas summary", "remote_bye"), 20.0, "{uas_out}");
 }
+
+/// Hold by re-INVITE (sendonly offer must get a recvonly answer, and the
+/// Session-Expires is echoed), UPDATE, in-dialog OPTIONS, an unknown method
+/// (501), BYE, and a BYE for the finished dialog (481).
+#[test]
+fn hold_update_options_and_unknown_method() {
+    if !sipp_available() {
+        return;
+    }
+    let uas = start_uas(5230, &["--hold-secs", "0", "--max-calls", "1"]);
+    let out = Proc::spawn(&mut sipp(&[
+        "-sf", "uac_hold_update_options.xml", "127.0.0.1:5230", "-p", "5231", "-m", "1",
+    ]))
+    .wait(Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(0), "sipp failed:\n{}", text(&out));
+    let uas_out = text(&uas.wait(Duration::from_secs(30)));
+    assert_eq!(summary_field(&uas_out, "uas summary", "remote_bye"), 1.0, "{uas_out}");
+}

@@ -3,26 +3,31 @@
 #![allow(dead_code)]
 
 use bytes::Bytes;
+use kuulo::media::sdp::{answer_offer, build_offer, AudioCodec, MediaConfig, SessionDescription};
 use std::net::IpAddr;
 use std::time::Duration;
 
-/// An audio SDP offering PCMU/8000 and telephone-event/8000 (RFC 4733) on
-/// `rtp_port`, the minimum a phone or trunk accepts for a survey call.
-pub fn audio_sdp(ip: IpAddr, rtp_port: u16, session_id: u64) -> Bytes {
-    let family = if ip.is_ipv4() { "IP4" } else { "IP6" };
-    Bytes::from(format!(
-        "v=0\r\n\
-         o=kuulo {session_id} 1 IN {family} {ip}\r\n\
-         s=kuulo\r\n\
-         c=IN {family} {ip}\r\n\
-         t=0 0\r\n\
-         m=audio {rtp_port} RTP/AVP 0 101\r\n\
-         a=rtpmap:0 PCMU/8000\r\n\
-         a=rtpmap:101 telephone-event/8000\r\n\
-         a=fmtp:101 0-16\r\n\
-         a=ptime:20\r\n\
-         a=sendrecv\r\n"
-    ))
+/// Our media preferences for the SIP examples: PCMU then PCMA with
+/// RFC 4733 telephone-events, 20 ms, on `rtp_port` (the examples answer
+/// calls but send no RTP; the survey engine does).
+pub fn media_config(ip: IpAddr, rtp_port: u16, session_id: u64) -> MediaConfig {
+    let mut cfg = MediaConfig::new(ip, rtp_port);
+    cfg.codecs = vec![AudioCodec::Pcmu, AudioCodec::Pcma];
+    cfg.session_id = session_id;
+    cfg
+}
+
+/// An SDP offer for an outgoing call.
+pub fn offer(cfg: &MediaConfig) -> Bytes {
+    Bytes::from(build_offer(cfg).to_string())
+}
+
+/// The SDP answer to `offer` (RFC 3264), or why there is none (a UAS
+/// answers that with 488 Not Acceptable Here).
+pub fn answer(offer: &[u8], cfg: &MediaConfig) -> Result<Bytes, String> {
+    let offer = SessionDescription::parse(offer).map_err(|e| e.to_string())?;
+    let (answer, _) = answer_offer(&offer, cfg).map_err(|e| e.to_string())?;
+    Ok(Bytes::from(answer.to_string()))
 }
 
 /// The `q`-quantile (0..=1) of `samples`, in milliseconds.

@@ -3,7 +3,10 @@
 //!
 //! For a fair comparison both sides parse the message and read what a
 //! transaction layer needs on every message: Call-ID, CSeq number, the top
-//! Via's branch and the From tag. Figures are in docs/benchmarks.md.
+//! Via's branch and the From tag. `kuulo` reads them with the borrowed
+//! accessors (`top_via_branch`, `from_tag`), `kuulo_typed` with the typed
+//! ones (`top_via()`, `from_header()`, which parse the whole header like
+//! rsip's `typed()`). Figures are in docs/benchmarks.md.
 //!
 //! `cargo bench -p kuulo-sip --bench parse -- --warm-up-time 1 --measurement-time 3`
 
@@ -63,17 +66,35 @@ a=fmtp:101 0-15\r\n\
 a=ptime:20\r\n\
 a=sendrecv\r\n";
 
-/// Ours: parse, then read what a transaction layer reads.
+/// Ours: parse, then read what a transaction layer reads, with the
+/// borrowed accessors it uses on every message.
 fn ours(wire: &Bytes) -> (usize, u32, usize, usize) {
     let msg = SipMessage::parse(wire.clone()).expect("parses");
-    let (call_id, seq, branch, tag) = match &msg {
+    match &msg {
         SipMessage::Request(r) => read(r),
         SipMessage::Response(r) => read(r),
-    };
-    (call_id, seq, branch, tag)
+    }
 }
 
 fn read(m: &impl HeaderAccess) -> (usize, u32, usize, usize) {
+    let call_id = m.call_id().unwrap().len();
+    let seq = m.cseq().unwrap().seq;
+    let branch = m.top_via_branch().unwrap().len();
+    let tag = m.from_tag().unwrap().len();
+    (call_id, seq, branch, tag)
+}
+
+/// Ours again, but through the typed accessors: the whole top Via and From
+/// are parsed into `Via` and `NameAddr` values, as rsip's `typed()` does.
+fn ours_typed(wire: &Bytes) -> (usize, u32, usize, usize) {
+    let msg = SipMessage::parse(wire.clone()).expect("parses");
+    match &msg {
+        SipMessage::Request(r) => read_typed(r),
+        SipMessage::Response(r) => read_typed(r),
+    }
+}
+
+fn read_typed(m: &impl HeaderAccess) -> (usize, u32, usize, usize) {
     let call_id = m.call_id().unwrap().len();
     let seq = m.cseq().unwrap().seq;
     let branch = m.top_via().unwrap().branch().unwrap().len();
@@ -103,10 +124,16 @@ fn bench(c: &mut Criterion) {
     for (name, text) in [("invite", INVITE), ("ok_200", OK_200)] {
         let wire = Bytes::from_static(text.as_bytes());
         assert_eq!(ours(&wire), theirs(&wire), "both read the same values");
+        assert_eq!(
+            ours_typed(&wire),
+            theirs(&wire),
+            "both read the same values"
+        );
 
         let mut group = c.benchmark_group(format!("parse_{name}"));
         group.throughput(Throughput::Bytes(wire.len() as u64));
         group.bench_function("kuulo", |b| b.iter(|| ours(black_box(&wire))));
+        group.bench_function("kuulo_typed", |b| b.iter(|| ours_typed(black_box(&wire))));
         group.bench_function("rsip", |b| b.iter(|| theirs(black_box(&wire))));
         group.finish();
 

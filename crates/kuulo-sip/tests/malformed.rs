@@ -68,6 +68,8 @@ fn touch(msg: &SipMessage) {
 /// The checks of the fuzz target: parse; on success read every header,
 /// serialize and parse again; feed the same bytes to a stream framer.
 fn no_panic(bytes: &[u8]) {
+    // The fuzz target's own checks first (round trip, fast accessors).
+    kuulo_sip::message::fuzz_check(bytes);
     if let Ok(msg) = parse(bytes) {
         touch(&msg);
         let again = SipMessage::parse(msg.to_bytes()).expect("serialized message re-parses");

@@ -115,6 +115,10 @@ fn ours(wire: &str) -> Summary {
     let msg = SipMessage::parse(Bytes::copy_from_slice(wire.as_bytes())).expect("kuulo parses");
     fn common(m: &impl HeaderAccess) -> Common {
         let cseq = m.cseq().unwrap();
+        // The borrowed fast paths read the same as the typed values.
+        assert_eq!(m.top_via_branch(), m.top_via().unwrap().branch());
+        assert_eq!(m.from_tag(), m.from_header().unwrap().tag());
+        assert_eq!(m.to_tag(), m.to_header().unwrap().tag());
         (
             m.call_id().unwrap().to_string(),
             (cseq.seq, cseq.method.to_string()),

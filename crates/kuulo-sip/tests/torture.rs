@@ -195,6 +195,9 @@ a=rtpmap:31 LPC
             let vias = r.vias().unwrap();
             assert_eq!(vias.len(), 3);
             assert_eq!(r.top_via().unwrap().branch(), Some("390skdjuw"));
+            assert_eq!(r.top_via_branch(), Some("390skdjuw"));
+            assert_eq!(r.from_tag(), Some("98asjd8"));
+            assert_eq!(r.to_tag(), Some("1918181833n"));
             assert_eq!(vias[0].transport, "UDP");
             assert_eq!(vias[0].host, Host::Ipv4([192, 0, 2, 2].into()));
             assert_eq!(vias[1].transport, "TCP");
@@ -1647,6 +1650,9 @@ fn rfc4475_table() {
     let mut failures = Vec::new();
     for case in CASES {
         let parsed = parse(case.text);
+        let wire = rfc4475(case.text);
+        let fuzz_checks = std::panic::catch_unwind(|| kuulo_sip::message::fuzz_check(&wire));
+        assert!(fuzz_checks.is_ok(), "{} fails the fuzz checks", case.name);
         let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             match (&case.expect, &parsed) {
                 (Expect::Valid(check) | Expect::Reject(check), Ok(msg)) => {

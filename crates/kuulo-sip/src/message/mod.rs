@@ -217,6 +217,16 @@ impl SipMessage {
 #[doc(hidden)]
 pub fn fuzz_check(data: &[u8]) {
     fn touch<M: HeaderAccess>(m: &M) {
+        // The borrowed fast paths must agree with the typed values.
+        if let Ok(via) = m.top_via() {
+            assert_eq!(m.top_via_branch(), via.branch(), "top_via_branch");
+        }
+        if let Ok(from) = m.from_header() {
+            assert_eq!(m.from_tag(), from.tag(), "from_tag");
+        }
+        if let Ok(to) = m.to_header() {
+            assert_eq!(m.to_tag(), to.tag(), "to_tag");
+        }
         let _ = m.call_id();
         let _ = m.vias();
         let _ = m.from_header();
@@ -279,6 +289,27 @@ pub trait HeaderAccess {
             .get(&HeaderName::CallId)
             .filter(|v| !v.is_empty())
             .ok_or(HeaderError::Missing("Call-ID"))
+    }
+
+    /// The branch of the topmost Via, borrowed from the message: no
+    /// allocation and no full Via parse, for matching transactions on
+    /// every message (RFC 3261 17.1.3, 17.2.3). Agrees with
+    /// `top_via()?.branch()` whenever the Via parses.
+    fn top_via_branch(&self) -> Option<&str> {
+        typed::via_param(self.headers().get(&HeaderName::Via)?, "branch")
+    }
+
+    /// The From tag, borrowed (see [`HeaderAccess::top_via_branch`]).
+    /// Agrees with `from_header()?.tag()` whenever From parses.
+    #[allow(clippy::wrong_self_convention)]
+    fn from_tag(&self) -> Option<&str> {
+        typed::name_addr_param(self.headers().get(&HeaderName::From)?, "tag")
+    }
+
+    /// The To tag, borrowed (see [`HeaderAccess::top_via_branch`]).
+    /// Agrees with `to_header()?.tag()` whenever To parses.
+    fn to_tag(&self) -> Option<&str> {
+        typed::name_addr_param(self.headers().get(&HeaderName::To)?, "tag")
     }
 
     /// The topmost Via.

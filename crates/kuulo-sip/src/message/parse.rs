@@ -51,14 +51,17 @@ pub(crate) fn parse_message(data: Bytes) -> Result<SipMessage, ParseError> {
             break lines.pos;
         }
         let line = &data[ls..le];
-        if std::str::from_utf8(line).is_err() {
+        // One branch-free (vectorised) pass classifies the line; the exact
+        // checks run only on the rare lines that need them.
+        let (non_ascii, control) = classify(line);
+        if non_ascii && std::str::from_utf8(line).is_err() {
             return Err(ParseError::NotUtf8);
         }
         // TEXT-UTF8 excludes control characters other than HTAB (RFC 3261
         // 25.1); a raw NUL in a header is an attack or a bug, never data.
         // A quoted-pair may escape one (`"NUL:\<00>"` is valid, RFC 4475
         // 3.1.1.2), so a control character right after `\` is allowed.
-        if has_unescaped_control(line) {
+        if control && has_unescaped_control(line) {
             return Err(ParseError::HeaderLine {
                 line: line_no,
                 reason: "control character in header",
@@ -86,10 +89,9 @@ pub(crate) fn parse_message(data: Bytes) -> Result<SipMessage, ParseError> {
                 reason: "invalid header name",
             });
         }
-        let name = HeaderName::from_slice(&data, ls, ls + name_end);
         let vs = ls + colon + 1;
         pending = Some(PendingHeader {
-            name,
+            name: (ls, ls + name_end),
             start: vs,
             end: le,
             folded: None,
@@ -224,6 +226,15 @@ impl LineCursor<'_> {
     }
 }
 
+/// Whether `line` has any byte >= 0x80, and any byte < 0x20 or 0x7f (HTAB
+/// included). Written without early exit so the compiler vectorises it.
+fn classify(line: &[u8]) -> (bool, bool) {
+    let (high, ctl) = line.iter().fold((0u8, false), |(high, ctl), &b| {
+        (high | b, ctl | (b < 0x20) | (b == 0x7f))
+    });
+    (high >= 0x80, ctl)
+}
+
 /// Whether `line` holds a control character (other than HTAB) that is not
 /// the escaped character of a quoted-pair.
 fn has_unescaped_control(line: &[u8]) -> bool {
@@ -249,7 +260,9 @@ fn trim_end(line: &[u8], mut end: usize) -> usize {
 
 /// A header whose value may continue on folded lines.
 struct PendingHeader {
-    name: HeaderName,
+    /// The name's range; the [`HeaderName`] is made when the value is
+    /// stored, so it is moved once.
+    name: (usize, usize),
     start: usize,
     end: usize,
     folded: Option<BytesMut>,
@@ -272,38 +285,50 @@ impl PendingHeader {
     }
 
     fn flush(self, data: &Bytes, headers: &mut Headers) {
-        let value = match self.folded {
-            Some(buf) => buf.freeze(),
-            None => data.slice(self.start..self.end),
-        };
-        let value = trim_bytes(value);
-        if self.name.is_list() {
-            split_list(&self.name, &value, headers);
-        } else {
-            headers.push_bytes(self.name, value);
+        let name = HeaderName::from_slice(data, self.name.0, self.name.1);
+        match self.folded {
+            Some(buf) => {
+                let value = buf.freeze();
+                push_value(name, &value, 0, value.len(), headers);
+            }
+            None => push_value(name, data, self.start, self.end, headers),
         }
     }
 }
 
-fn trim_bytes(value: Bytes) -> Bytes {
-    let start = value
-        .iter()
-        .position(|b| !matches!(b, b' ' | b'\t'))
-        .unwrap_or(value.len());
-    let end = value
-        .iter()
-        .rposition(|b| !matches!(b, b' ' | b'\t'))
-        .map_or(start, |p| p + 1);
-    value.slice(start..end.max(start))
+/// `[start, end)` without the blanks around it.
+fn trim_range(src: &[u8], mut start: usize, mut end: usize) -> (usize, usize) {
+    while start < end && matches!(src[start], b' ' | b'\t') {
+        start += 1;
+    }
+    while end > start && matches!(src[end - 1], b' ' | b'\t') {
+        end -= 1;
+    }
+    (start, end)
+}
+
+/// Stores the value `src[start..end]`, trimmed, split into its elements if
+/// the header is a list. Ranges are worked out on the bytes first so each
+/// stored value costs exactly one `Bytes::slice`.
+fn push_value(name: HeaderName, src: &Bytes, start: usize, end: usize, headers: &mut Headers) {
+    let (start, end) = trim_range(src, start, end);
+    if !name.is_list() || memchr::memchr(b',', &src[start..end]).is_none() {
+        if !name.is_list() || start < end {
+            headers.push_bytes(name, src.slice(start..end));
+        }
+        return;
+    }
+    split_list(&name, src, start, end, headers);
 }
 
 /// Splits a list header at commas outside quoted strings and `<...>`.
-fn split_list(name: &HeaderName, value: &Bytes, headers: &mut Headers) {
+fn split_list(name: &HeaderName, src: &Bytes, start: usize, end: usize, headers: &mut Headers) {
     let mut in_quotes = false;
     let mut in_angle = false;
     let mut escaped = false;
-    let mut piece_start = 0;
-    for (i, &b) in value.iter().enumerate() {
+    let mut piece_start = start;
+    for i in start..end {
+        let b = src[i];
         if escaped {
             escaped = false;
             continue;
@@ -314,18 +339,18 @@ fn split_list(name: &HeaderName, value: &Bytes, headers: &mut Headers) {
             b'<' if !in_quotes => in_angle = true,
             b'>' if !in_quotes => in_angle = false,
             b',' if !in_quotes && !in_angle => {
-                push_piece(name, value.slice(piece_start..i), headers);
+                push_piece(name, src, piece_start, i, headers);
                 piece_start = i + 1;
             }
             _ => {}
         }
     }
-    push_piece(name, value.slice(piece_start..), headers);
+    push_piece(name, src, piece_start, end, headers);
 }
 
-fn push_piece(name: &HeaderName, piece: Bytes, headers: &mut Headers) {
-    let piece = trim_bytes(piece);
-    if !piece.is_empty() {
-        headers.push_bytes(name.clone(), piece);
+fn push_piece(name: &HeaderName, src: &Bytes, start: usize, end: usize, headers: &mut Headers) {
+    let (start, end) = trim_range(src, start, end);
+    if start < end {
+        headers.push_bytes(name.clone(), src.slice(start..end));
     }
 }

@@ -38,23 +38,24 @@ impl Params {
     /// Parses the text after the first `;` (`a=b;c;d="x;y"`).
     pub fn parse(s: &str) -> Result<Params, HeaderError> {
         let mut out = Vec::new();
-        if s.trim().is_empty() {
+        if s.trim_ascii().is_empty() {
             return Ok(Params(out));
         }
         for piece in split_outside_quotes(s, b';') {
-            let piece = piece.trim();
+            let piece = piece.trim_ascii();
             if piece.is_empty() {
                 // `;;` or a trailing `;`: generic-param needs a token
                 // (RFC 3261 25.1; RFC 4475 3.1.2.1).
                 return Err(HeaderError::invalid("parameter", "empty parameter"));
             }
-            match piece.split_once('=') {
-                Some((k, v)) => {
-                    let k = k.trim();
+            match memchr::memchr(b'=', piece.as_bytes()) {
+                Some(eq) => {
+                    let k = piece[..eq].trim_ascii();
                     if k.is_empty() {
                         return Err(HeaderError::invalid("parameter", "empty parameter name"));
                     }
-                    out.push((k.to_string(), Some(v.trim().to_string())));
+                    let v = piece[eq + 1..].trim_ascii();
+                    out.push((k.to_string(), Some(v.to_string())));
                 }
                 None => out.push((piece.to_string(), None)),
             }
@@ -118,29 +119,70 @@ fn unquote_str(v: &str) -> &str {
         .unwrap_or(v)
 }
 
-/// Splits at `sep` outside double-quoted strings (with `\` escapes).
-fn split_outside_quotes(s: &str, sep: u8) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut in_quotes = false;
-    let mut escaped = false;
-    let mut start = 0;
-    for (i, b) in s.bytes().enumerate() {
-        if escaped {
-            escaped = false;
-            continue;
-        }
-        match b {
-            b'\\' if in_quotes => escaped = true,
-            b'"' => in_quotes = !in_quotes,
-            _ if b == sep && !in_quotes => {
-                out.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
+/// Splits at `sep` outside double-quoted strings (with `\` escapes),
+/// without collecting the pieces.
+fn split_outside_quotes(s: &str, sep: u8) -> SplitOutsideQuotes<'_> {
+    SplitOutsideQuotes {
+        s,
+        sep,
+        pos: 0,
+        done: false,
+        quotes: memchr::memchr(b'"', s.as_bytes()).is_some(),
     }
-    out.push(&s[start..]);
-    out
+}
+
+struct SplitOutsideQuotes<'a> {
+    s: &'a str,
+    sep: u8,
+    pos: usize,
+    done: bool,
+    /// Whether `s` has any quote at all; without one a plain byte search
+    /// finds each separator.
+    quotes: bool,
+}
+
+impl<'a> Iterator for SplitOutsideQuotes<'a> {
+    type Item = &'a str;
+
+    fn next(&mut self) -> Option<&'a str> {
+        if self.done {
+            return None;
+        }
+        let bytes = self.s.as_bytes();
+        if !self.quotes {
+            return Some(match memchr::memchr(self.sep, &bytes[self.pos..]) {
+                Some(at) => {
+                    let piece = &self.s[self.pos..self.pos + at];
+                    self.pos += at + 1;
+                    piece
+                }
+                None => {
+                    self.done = true;
+                    &self.s[self.pos..]
+                }
+            });
+        }
+        let mut in_quotes = false;
+        let mut escaped = false;
+        for (i, &b) in bytes.iter().enumerate().skip(self.pos) {
+            if escaped {
+                escaped = false;
+                continue;
+            }
+            match b {
+                b'\\' if in_quotes => escaped = true,
+                b'"' => in_quotes = !in_quotes,
+                _ if b == self.sep && !in_quotes => {
+                    let piece = &self.s[self.pos..i];
+                    self.pos = i + 1;
+                    return Some(piece);
+                }
+                _ => {}
+            }
+        }
+        self.done = true;
+        Some(&self.s[self.pos..])
+    }
 }
 
 /// A name-addr or addr-spec: From, To, Contact, Route, Record-Route,
@@ -251,6 +293,49 @@ impl NameAddr {
     }
 }
 
+/// A parameter of a name-addr or addr-spec header value (`tag` of From/To),
+/// found without building the typed value: the borrowed, allocation-free
+/// path for transaction and dialog matching. Same result as
+/// [`NameAddr::parse`] then [`Params::get`] for values that parse.
+pub(crate) fn name_addr_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
+    // Trimmed exactly as `NameAddr::parse` trims, so both agree.
+    let mut rest = value.trim_start();
+    if let Some(q) = rest.strip_prefix('"') {
+        rest = &q[closing_quote(q)? + 1..];
+    }
+    let params = match memchr::memchr(b'<', rest.as_bytes()) {
+        Some(lt) => {
+            let after = &rest[lt..];
+            let gt = memchr::memchr(b'>', after.as_bytes())?;
+            after[gt + 1..].trim().strip_prefix(';')?
+        }
+        None => &rest[memchr::memchr(b';', rest.as_bytes())? + 1..],
+    };
+    param_in(params, name)
+}
+
+/// A parameter of a Via value (`branch`), without parsing the Via.
+pub(crate) fn via_param<'a>(value: &'a str, name: &str) -> Option<&'a str> {
+    param_in(&value[memchr::memchr(b';', value.as_bytes())? + 1..], name)
+}
+
+/// Looks `name` up in `a=b;c;d="e"` the way [`Params::get`] does, but
+/// returns `None` for an empty value as `tag()` and `branch()` do.
+fn param_in<'a>(params: &'a str, name: &str) -> Option<&'a str> {
+    for piece in split_outside_quotes(params, b';') {
+        let piece = piece.trim_ascii();
+        let (k, v) = match memchr::memchr(b'=', piece.as_bytes()) {
+            Some(eq) => (piece[..eq].trim_ascii(), piece[eq + 1..].trim_ascii()),
+            None => (piece, ""),
+        };
+        if k.eq_ignore_ascii_case(name) {
+            let v = unquote_str(v);
+            return if v.is_empty() { None } else { Some(v) };
+        }
+    }
+    None
+}
+
 fn closing_quote(s: &str) -> Option<usize> {
     let mut escaped = false;
     for (i, b) in s.bytes().enumerate() {
@@ -338,11 +423,17 @@ impl Via {
             Some((h, p)) => (h, Params::parse(p)?),
             None => (rest, Params::default()),
         };
-        let sent_by: String = sent_by
-            .chars()
-            .filter(|c| !c.is_ascii_whitespace())
-            .collect();
-        let (host, port) = split_sent_by(&sent_by)?;
+        // LWS may surround the ':' of sent-by; only then is a copy needed.
+        let sent_by = sent_by.trim();
+        let (host, port) = if sent_by.contains(|c: char| c.is_ascii_whitespace()) {
+            let compact: String = sent_by
+                .chars()
+                .filter(|c| !c.is_ascii_whitespace())
+                .collect();
+            split_sent_by(&compact)?
+        } else {
+            split_sent_by(sent_by)?
+        };
         Ok(Via {
             transport: transport.to_ascii_uppercase(),
             host,

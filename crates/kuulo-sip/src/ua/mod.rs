@@ -155,6 +155,9 @@ pub enum UaEvent {
     Reoffer {
         /// The call.
         call: CallHandle,
+        /// The server transaction to answer on with
+        /// [`UserAgent::answer_reoffer`] (unless `auto_answer_reoffer`).
+        tx: TransactionId,
         /// The new SDP offer.
         offer: Option<Bytes>,
     },

@@ -343,7 +343,7 @@ impl UserAgent {
                 ) {
                     c.dialog.remote_target = target.uri;
                 }
-                self.events.push_back(UaEvent::Reoffer { call: h, offer });
+                self.events.push_back(UaEvent::Reoffer { call: h, tx, offer });
             }
             Method::Options => {
                 let r = self.options_response(&request);

@@ -597,7 +597,8 @@ fn hold_update_options_and_unknown_method() {
     if !sipp_available() {
         return;
     }
-    let uas = start_uas(5230, &["--hold-secs", "0", "--max-calls", "1"]);
+    // Bounded by time: the stale BYE must still find the UAS running.
+    let uas = start_uas(5230, &["--hold-secs", "0", "--run-secs", "8"]);
     let out = Proc::spawn(&mut sipp(&[
         "-sf", "uac_hold_update_options.xml", "127.0.0.1:5230", "-p", "5231", "-m", "1",
     ]))

@@ -17,6 +17,9 @@ use kuulo::sip::driver::{self, Application, SipSockets};
 use kuulo::sip::ua::{CallHandle, EndReason, UaConfig, UaEvent, UserAgent};
 use std::cmp::Reverse;
 use kuulo::media::sdp::MediaConfig;
+use kuulo::sip::digest::DigestCredentials;
+use kuulo::sip::message::Uri;
+use kuulo::sip::Peer;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -39,6 +42,21 @@ struct Args {
     /// First RTP port advertised in the SDP (even ports, rotating).
     #[arg(long, default_value_t = 20000)]
     rtp_base: u16,
+    /// Register at this registrar (IP:PORT) and keep the binding fresh.
+    #[arg(long)]
+    registrar: Option<SocketAddr>,
+    /// Address of record to register.
+    #[arg(long, default_value = "sip:survey@kuulo.invalid")]
+    aor: String,
+    /// Requested registration lifetime in seconds.
+    #[arg(long, default_value_t = 3600)]
+    expires: u32,
+    /// Digest user name for the registrar's challenge.
+    #[arg(long)]
+    user: Option<String>,
+    /// Digest password.
+    #[arg(long)]
+    password: Option<String>,
 }
 
 #[derive(Default, Debug)]
@@ -49,6 +67,8 @@ struct Counts {
     remote_bye: u64,
     cancelled: u64,
     no_ack: u64,
+    registered: u64,
+    registration_failed: u64,
     other: u64,
 }
 
@@ -131,6 +151,14 @@ impl Application for Uas {
                     _ => self.counts.other += 1,
                 }
             }
+            UaEvent::Registered { expires, .. } => {
+                self.counts.registered += 1;
+                eprintln!("uas: registered for {expires} s");
+            }
+            UaEvent::RegistrationFailed { status, .. } => {
+                self.counts.registration_failed += 1;
+                eprintln!("uas: registration failed with {status}");
+            }
             _ => {}
         }
     }
@@ -168,7 +196,18 @@ async fn main() -> std::io::Result<()> {
     let local = sockets.local_addr()?;
     let mut config = UaConfig::new(local);
     config.auto_answer_reoffer = false;
+    if let (Some(user), Some(password)) = (&args.user, &args.password) {
+        config.credentials = Some(DigestCredentials {
+            username: user.clone(),
+            password: password.clone(),
+            realm: None,
+        });
+    }
     let mut ua = UserAgent::new(config);
+    if let Some(registrar) = args.registrar {
+        let uri = Uri::parse(&format!("sip:{registrar}")).expect("an IP:PORT makes a valid URI");
+        ua.register(Instant::now(), uri, &args.aor, Peer::udp(registrar), args.expires);
+    }
     eprintln!("uas: listening on {local} (UDP and TCP)");
     let mut app = Uas {
         stop_at: args
@@ -185,8 +224,8 @@ async fn main() -> std::io::Result<()> {
     let c = &app.counts;
     let stats = ua.endpoint().stats();
     println!(
-        "uas summary: incoming={} confirmed={} local_bye={} remote_bye={} cancelled={} no_ack={} other={} malformed={} bad_requests_answered={} retrans_absorbed={} cpu_s={:.2} peak_rss_kib={}",
-        c.incoming, c.confirmed, c.local_bye, c.remote_bye, c.cancelled, c.no_ack, c.other,
+        "uas summary: incoming={} confirmed={} local_bye={} remote_bye={} cancelled={} no_ack={} other={} registered={} registration_failed={} malformed={} bad_requests_answered={} retrans_absorbed={} cpu_s={:.2} peak_rss_kib={}",
+        c.incoming, c.confirmed, c.local_bye, c.remote_bye, c.cancelled, c.no_ack, c.other, c.registered, c.registration_failed,
         stats.malformed, stats.bad_requests_answered, stats.retransmissions_absorbed, support::cpu_seconds(), support::peak_rss_kib()
     );
     Ok(())

@@ -607,3 +607,24 @@ fn hold_update_options_and_unknown_method() {
     let uas_out = text(&uas.wait(Duration::from_secs(30)));
     assert_eq!(summary_field(&uas_out, "uas summary", "remote_bye"), 1.0, "{uas_out}");
 }
+
+/// REGISTER against a registrar that challenges with 401 (hash checked by
+/// sipp) and grants 4 s: the binding is refreshed before it expires.
+#[test]
+fn register_with_digest_and_refresh() {
+    if !sipp_available() {
+        return;
+    }
+    let uas_bin = example("uas");
+    let registrar = Proc::spawn(&mut sipp(&["-sf", "registrar_401.xml", "-p", "5240", "-m", "1"]));
+    std::thread::sleep(Duration::from_millis(500));
+    let uas = Proc::spawn(Command::new(uas_bin).args([
+        "--bind", "127.0.0.1:5241", "--registrar", "127.0.0.1:5240", "--aor", "sip:survey@kuulo.test",
+        "--expires", "60", "--user", "city", "--password", "s3cret", "--run-secs", "5",
+    ]));
+    let reg_out = registrar.wait(Duration::from_secs(30));
+    assert_eq!(reg_out.status.code(), Some(0), "registrar:\n{}", text(&reg_out));
+    let uas_out = text(&uas.wait(Duration::from_secs(30)));
+    assert_eq!(summary_field(&uas_out, "uas summary", "registered"), 2.0, "{uas_out}");
+    assert!(uas_out.contains("registered for 4 s"), "{uas_out}");
+}

@@ -229,6 +229,8 @@ pub(crate) struct Call {
     /// UAS: give up waiting for the ACK; UAC: give up after CANCEL.
     deadline: Option<Instant>,
     scheduled: Option<Instant>,
+    /// Our 2xx to a re-INVITE waits for its ACK (retransmitted meanwhile).
+    reinvite_awaiting_ack: bool,
 }
 
 impl Call {
@@ -429,6 +431,15 @@ impl UserAgent {
         if call.deadline.is_some_and(|d| d <= now) {
             call.deadline = None;
             match call.state {
+                _ if call.reinvite_awaiting_ack => {
+                    // No ACK for our 2xx to a re-INVITE: the dialog is
+                    // broken; end it as for the initial INVITE.
+                    call.reinvite_awaiting_ack = false;
+                    call.ok = None;
+                    call.ok_next = None;
+                    self.send_bye(now, h);
+                    self.end_call(h, EndReason::NoAck);
+                }
                 CallState::Answered => {
                     // RFC 3261 13.3.1.4: no ACK within 64*T1 — confirm and
                     // immediately end the dialog with a BYE.

@@ -71,6 +71,7 @@ impl UserAgent {
                 ok_next: None,
                 deadline: None,
                 scheduled: None,
+                reinvite_awaiting_ack: false,
             },
         );
         handle

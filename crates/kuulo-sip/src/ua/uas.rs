@@ -153,6 +153,7 @@ impl UserAgent {
                 ok_next: None,
                 deadline: None,
                 scheduled: None,
+                reinvite_awaiting_ack: false,
             },
         );
         self.events.push_back(event);
@@ -291,6 +292,18 @@ impl UserAgent {
             r.body = c.local_sdp.clone();
         }
         self.endpoint.send_response(now, tx, &r);
+        if request.method == Method::Invite {
+            // RFC 3261 13.3.1.4 holds for every 2xx to an INVITE: the UA
+            // core retransmits it until the ACK, re-INVITEs included.
+            let timers = self.config.endpoint.timers;
+            let c = self.calls.get_mut(&h).expect("checked above");
+            c.ok = Some(r.to_bytes());
+            c.ok_interval = timers.t1;
+            c.ok_next = (!c.dialog.peer.transport.is_reliable()).then_some(now + timers.t1);
+            c.deadline = Some(now + timers.t1x64());
+            c.reinvite_awaiting_ack = true;
+            self.schedule(h);
+        }
     }
 
     fn on_in_dialog_request(
@@ -388,6 +401,13 @@ impl UserAgent {
         let Some(c) = self.calls.get_mut(&h) else {
             return;
         };
+        if c.reinvite_awaiting_ack {
+            c.reinvite_awaiting_ack = false;
+            c.ok = None;
+            c.ok_next = None;
+            c.deadline = None;
+            return;
+        }
         if c.state != CallState::Answered {
             tracing::debug!(call_id, state = ?c.state, "ACK ignored");
             return;

@@ -1,8 +1,11 @@
 //! The message parser: start line, header index, body by Content-Length.
 //!
-//! The whole header section is checked as UTF-8 once; every header value is
-//! then a [`Bytes`] slice of the input. Only folded header lines (rare since
-//! RFC 3261 deprecated them, but still sent) cost an allocation.
+//! Each header line is classified in one vectorisable pass (non-ASCII
+//! bytes are then checked as UTF-8, control characters refused unless
+//! escaped); every header value is a [`Bytes`] slice of the input, and the
+//! index is sized from the line count up front, so parsing allocates the
+//! same few times whatever the number of headers. Only folded header lines
+//! (rare since RFC 3261 deprecated them, but still sent) cost an allocation.
 
 use super::error::ParseError;
 use super::headers::{HeaderName, Headers};

@@ -40,7 +40,8 @@ impl Pair {
             let mut moved = false;
             while let Some(t) = self.a.poll_transmit() {
                 moved = true;
-                self.b.handle_datagram(now, Peer::udp(self.addr_a), t.payload);
+                self.b
+                    .handle_datagram(now, Peer::udp(self.addr_a), t.payload);
             }
             while let Some(ev) = self.b.poll_event() {
                 if let UaEvent::Incoming { call, .. } = ev {
@@ -50,7 +51,8 @@ impl Pair {
             }
             while let Some(t) = self.b.poll_transmit() {
                 moved = true;
-                self.a.handle_datagram(now, Peer::udp(self.addr_b), t.payload);
+                self.a
+                    .handle_datagram(now, Peer::udp(self.addr_b), t.payload);
             }
             while let Some(ev) = self.a.poll_event() {
                 if let UaEvent::Answered { call, .. } = ev {

@@ -356,7 +356,8 @@ impl UserAgent {
                 ) {
                     c.dialog.remote_target = target.uri;
                 }
-                self.events.push_back(UaEvent::Reoffer { call: h, tx, offer });
+                self.events
+                    .push_back(UaEvent::Reoffer { call: h, tx, offer });
             }
             Method::Options => {
                 let r = self.options_response(&request);

@@ -135,7 +135,11 @@ impl Application for Uac {
     fn on_tick(&mut self, ua: &mut UserAgent, now: Instant) {
         while self.placed < self.args.calls && now >= self.next_call_at {
             let port = 30000 + (self.placed % 15000) as u16 * 2;
-            let sdp = support::offer(&support::media_config(self.args.bind.ip(), port, self.placed));
+            let sdp = support::offer(&support::media_config(
+                self.args.bind.ip(),
+                port,
+                self.placed,
+            ));
             let call = ua.invite(now, self.target.clone(), self.destination, sdp);
             self.started.insert(call, now);
             self.ring_limits.push(Reverse((

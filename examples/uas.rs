@@ -13,13 +13,13 @@
 mod support;
 
 use clap::Parser;
-use kuulo::sip::driver::{self, Application, SipSockets};
-use kuulo::sip::ua::{CallHandle, EndReason, UaConfig, UaEvent, UserAgent};
-use std::cmp::Reverse;
 use kuulo::media::sdp::MediaConfig;
 use kuulo::sip::digest::DigestCredentials;
+use kuulo::sip::driver::{self, Application, SipSockets};
 use kuulo::sip::message::Uri;
+use kuulo::sip::ua::{CallHandle, EndReason, UaConfig, UaEvent, UserAgent};
 use kuulo::sip::Peer;
+use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -206,7 +206,13 @@ async fn main() -> std::io::Result<()> {
     let mut ua = UserAgent::new(config);
     if let Some(registrar) = args.registrar {
         let uri = Uri::parse(&format!("sip:{registrar}")).expect("an IP:PORT makes a valid URI");
-        ua.register(Instant::now(), uri, &args.aor, Peer::udp(registrar), args.expires);
+        ua.register(
+            Instant::now(),
+            uri,
+            &args.aor,
+            Peer::udp(registrar),
+            args.expires,
+        );
     }
     eprintln!("uas: listening on {local} (UDP and TCP)");
     let mut app = Uas {

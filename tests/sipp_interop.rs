@@ -563,12 +563,31 @@ fn tcp_example_uac_against_sipp_uas() {
     let (uac, sipp_out) = run_uac_against(
         &["-sn", "uas", "-t", "t1", "-m", "20"],
         5200,
-        &["--tcp", "--calls", "20", "--rate", "20", "--hold-secs", "0.3", "--linger-secs", "5"],
+        &[
+            "--tcp",
+            "--calls",
+            "20",
+            "--rate",
+            "20",
+            "--hold-secs",
+            "0.3",
+            "--linger-secs",
+            "5",
+        ],
     );
     let out = text(&uac);
     assert_eq!(uac.status.code(), Some(0), "{out}");
-    assert_eq!(summary_field(&out, "uac summary", "answered"), 20.0, "{out}");
-    assert_eq!(sipp_out.status.code(), Some(0), "sipp:\n{}", text(&sipp_out));
+    assert_eq!(
+        summary_field(&out, "uac summary", "answered"),
+        20.0,
+        "{out}"
+    );
+    assert_eq!(
+        sipp_out.status.code(),
+        Some(0),
+        "sipp:\n{}",
+        text(&sipp_out)
+    );
 }
 
 #[test]
@@ -580,13 +599,31 @@ fn tcp_sipp_uac_against_example_uas() {
     // final wait as a failure.
     let uas = start_uas(5210, &["--hold-secs", "5", "--run-secs", "12"]);
     let out = Proc::spawn(&mut sipp(&[
-        "-sn", "uac", "-t", "t1", "127.0.0.1:5210", "-p", "5211", "-m", "20", "-r", "20",
+        "-sn",
+        "uac",
+        "-t",
+        "t1",
+        "127.0.0.1:5210",
+        "-p",
+        "5211",
+        "-m",
+        "20",
+        "-r",
+        "20",
     ]))
     .wait(Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(0), "sipp failed:\n{}", text(&out));
     let uas_out = text(&uas.wait(Duration::from_secs(30)));
-    assert_eq!(summary_field(&uas_out, "uas summary", "incoming"), 20.0, "{uas_out}");
-    assert_eq!(summary_field(&uas_out, "uas summary", "remote_bye"), 20.0, "{uas_out}");
+    assert_eq!(
+        summary_field(&uas_out, "uas summary", "incoming"),
+        20.0,
+        "{uas_out}"
+    );
+    assert_eq!(
+        summary_field(&uas_out, "uas summary", "remote_bye"),
+        20.0,
+        "{uas_out}"
+    );
 }
 
 /// Hold by re-INVITE (sendonly offer must get a recvonly answer, and the
@@ -600,12 +637,22 @@ fn hold_update_options_and_unknown_method() {
     // Bounded by time: the stale BYE must still find the UAS running.
     let uas = start_uas(5230, &["--hold-secs", "0", "--run-secs", "8"]);
     let out = Proc::spawn(&mut sipp(&[
-        "-sf", "uac_hold_update_options.xml", "127.0.0.1:5230", "-p", "5231", "-m", "1",
+        "-sf",
+        "uac_hold_update_options.xml",
+        "127.0.0.1:5230",
+        "-p",
+        "5231",
+        "-m",
+        "1",
     ]))
     .wait(Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(0), "sipp failed:\n{}", text(&out));
     let uas_out = text(&uas.wait(Duration::from_secs(30)));
-    assert_eq!(summary_field(&uas_out, "uas summary", "remote_bye"), 1.0, "{uas_out}");
+    assert_eq!(
+        summary_field(&uas_out, "uas summary", "remote_bye"),
+        1.0,
+        "{uas_out}"
+    );
 }
 
 /// REGISTER against a registrar that challenges with 401 (hash checked by
@@ -616,15 +663,43 @@ fn register_with_digest_and_refresh() {
         return;
     }
     let uas_bin = example("uas");
-    let registrar = Proc::spawn(&mut sipp(&["-sf", "registrar_401.xml", "-p", "5240", "-m", "1"]));
+    let registrar = Proc::spawn(&mut sipp(&[
+        "-sf",
+        "registrar_401.xml",
+        "-p",
+        "5240",
+        "-m",
+        "1",
+    ]));
     std::thread::sleep(Duration::from_millis(500));
     let uas = Proc::spawn(Command::new(uas_bin).args([
-        "--bind", "127.0.0.1:5241", "--registrar", "127.0.0.1:5240", "--aor", "sip:survey@kuulo.test",
-        "--expires", "60", "--user", "city", "--password", "s3cret", "--run-secs", "5",
+        "--bind",
+        "127.0.0.1:5241",
+        "--registrar",
+        "127.0.0.1:5240",
+        "--aor",
+        "sip:survey@kuulo.test",
+        "--expires",
+        "60",
+        "--user",
+        "city",
+        "--password",
+        "s3cret",
+        "--run-secs",
+        "5",
     ]));
     let reg_out = registrar.wait(Duration::from_secs(30));
-    assert_eq!(reg_out.status.code(), Some(0), "registrar:\n{}", text(&reg_out));
+    assert_eq!(
+        reg_out.status.code(),
+        Some(0),
+        "registrar:\n{}",
+        text(&reg_out)
+    );
     let uas_out = text(&uas.wait(Duration::from_secs(30)));
-    assert_eq!(summary_field(&uas_out, "uas summary", "registered"), 2.0, "{uas_out}");
+    assert_eq!(
+        summary_field(&uas_out, "uas summary", "registered"),
+        2.0,
+        "{uas_out}"
+    );
     assert!(uas_out.contains("registered for 4 s"), "{uas_out}");
 }

@@ -57,7 +57,12 @@ pub fn cpu_seconds() -> f64 {
     // Fields after the command name (which may contain spaces) start at ')'.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     // utime and stime are fields 14 and 15 of stat(5); 12 and 13 here.
     (ticks(11) + ticks(12)) / 100.0
 }

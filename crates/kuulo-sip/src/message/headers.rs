@@ -36,18 +36,8 @@ macro_rules! header_names {
             /// Recognises a header name: case-insensitive, with the compact
             /// forms of RFC 3261 section 7.3.3 and its extensions.
             pub fn from_bytes(raw: &[u8]) -> HeaderName {
-                if raw.len() == 1 {
-                    let c = raw[0].to_ascii_lowercase();
-                    $($(
-                        if c == $compact { return HeaderName::$variant; }
-                    )?)*
-                }
-                $(
-                    if raw.eq_ignore_ascii_case($canonical.as_bytes()) {
-                        return HeaderName::$variant;
-                    }
-                )*
-                HeaderName::Other(Bytes::copy_from_slice(raw))
+                HeaderName::from_bytes_known(raw)
+                    .unwrap_or_else(|| HeaderName::Other(Bytes::copy_from_slice(raw)))
             }
 
             /// Like [`HeaderName::from_bytes`], but an unknown name is kept as

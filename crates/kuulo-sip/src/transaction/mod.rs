@@ -278,6 +278,16 @@ impl Transaction {
         self.peer.transport.is_reliable()
     }
 
+    /// The wait of a timer that only absorbs retransmissions: zero on a
+    /// reliable transport, where there are none (RFC 3261 17.1.1.2).
+    fn unless_reliable(&self, wait: Duration) -> Duration {
+        if self.reliable() {
+            Duration::ZERO
+        } else {
+            wait
+        }
+    }
+
     /// A response arrived for this client transaction.
     pub(crate) fn on_response(&mut self, response: Response, now: Instant, sink: &mut Sink) {
         let status = response.status;
@@ -327,11 +337,7 @@ impl Transaction {
                     self.state = State::Completed;
                     self.timers.stop(Timer::E);
                     self.timers.stop(Timer::F);
-                    let wait = if self.reliable() {
-                        Duration::ZERO
-                    } else {
-                        self.config.t4
-                    };
+                    let wait = self.unless_reliable(self.config.t4);
                     self.timers.set(Timer::K, now, wait);
                 }
                 sink.events
@@ -349,11 +355,7 @@ impl Transaction {
                 self.state = State::Confirmed;
                 self.timers.stop(Timer::G);
                 self.timers.stop(Timer::H);
-                let wait = if self.reliable() {
-                    Duration::ZERO
-                } else {
-                    self.config.t4
-                };
+                let wait = self.unless_reliable(self.config.t4);
                 self.timers.set(Timer::I, now, wait);
             }
             return;
@@ -392,11 +394,7 @@ impl Transaction {
             }
         } else {
             self.state = State::Completed;
-            let wait = if self.reliable() {
-                Duration::ZERO
-            } else {
-                self.config.t1x64()
-            };
+            let wait = self.unless_reliable(self.config.t1x64());
             self.timers.set(Timer::J, now, wait);
         }
     }

@@ -234,6 +234,34 @@ pub(crate) struct Call {
 }
 
 impl Call {
+    /// A call whose INVITE went out (UAC) or came in (UAS) on `invite_tx`.
+    fn new(
+        handle: CallHandle,
+        dialog: Dialog,
+        invite: Request,
+        invite_tx: TransactionId,
+        local_sdp: Bytes,
+    ) -> Call {
+        Call {
+            handle,
+            dialog,
+            state: CallState::Calling,
+            invite,
+            invite_tx,
+            local_sdp,
+            got_provisional: false,
+            cancel_pending: false,
+            auth_tries: 0,
+            ack: None,
+            ok: None,
+            ok_interval: Duration::ZERO,
+            ok_next: None,
+            deadline: None,
+            scheduled: None,
+            reinvite_awaiting_ack: false,
+        }
+    }
+
     fn next_timeout(&self) -> Option<Instant> {
         [self.ok_next, self.deadline].into_iter().flatten().min()
     }

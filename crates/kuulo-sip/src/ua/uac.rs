@@ -8,7 +8,7 @@ use crate::message::{HeaderAccess, HeaderName, Method, Request, Response, Uri};
 use crate::transaction::TransactionId;
 use crate::transport::Peer;
 use bytes::Bytes;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// How many times one request is retried with fresh credentials before the
 /// challenge is reported as a failure (a wrong password must not loop).
@@ -53,27 +53,8 @@ impl UserAgent {
         self.by_tx.insert(tx, TxPurpose::Invite(handle));
         self.by_dialog
             .insert((dialog.call_id.clone(), dialog.local_tag.clone()), handle);
-        self.calls.insert(
-            handle,
-            Call {
-                handle,
-                dialog,
-                state: CallState::Calling,
-                invite,
-                invite_tx: tx,
-                local_sdp: offer,
-                got_provisional: false,
-                cancel_pending: false,
-                auth_tries: 0,
-                ack: None,
-                ok: None,
-                ok_interval: Duration::ZERO,
-                ok_next: None,
-                deadline: None,
-                scheduled: None,
-                reinvite_awaiting_ack: false,
-            },
-        );
+        self.calls
+            .insert(handle, Call::new(handle, dialog, invite, tx, offer));
         handle
     }
 

@@ -8,7 +8,7 @@ use crate::message::{HeaderAccess, HeaderName, Method, NameAddr, Request, Respon
 use crate::transaction::TransactionId;
 use crate::transport::Peer;
 use bytes::Bytes;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 const ALLOW: &str = "INVITE, ACK, CANCEL, BYE, OPTIONS, UPDATE, INFO";
 
@@ -135,27 +135,8 @@ impl UserAgent {
         self.by_tx.insert(tx, TxPurpose::Invite(handle));
         self.by_dialog
             .insert((dialog.call_id.clone(), dialog.local_tag.clone()), handle);
-        self.calls.insert(
-            handle,
-            Call {
-                handle,
-                dialog,
-                state: CallState::Calling,
-                invite: request,
-                invite_tx: tx,
-                local_sdp: Bytes::new(),
-                got_provisional: false,
-                cancel_pending: false,
-                auth_tries: 0,
-                ack: None,
-                ok: None,
-                ok_interval: Duration::ZERO,
-                ok_next: None,
-                deadline: None,
-                scheduled: None,
-                reinvite_awaiting_ack: false,
-            },
-        );
+        self.calls
+            .insert(handle, Call::new(handle, dialog, request, tx, Bytes::new()));
         self.events.push_back(event);
     }
 

@@ -168,18 +168,24 @@ impl Pair {
         }
     }
 
-    /// Advances to the next deadline or delivery. False when nothing is left.
-    pub fn step(&mut self) -> bool {
-        self.drain();
-        let next = [
+    /// The next delivery or timer of either side.
+    fn next_deadline(&self) -> Option<Instant> {
+        [
             self.in_flight.iter().map(|(t, _, _)| *t).min(),
             self.a.poll_timeout(),
             self.b.poll_timeout(),
         ]
         .into_iter()
         .flatten()
-        .min();
-        let Some(next) = next else { return false };
+        .min()
+    }
+
+    /// Advances to the next deadline or delivery. False when nothing is left.
+    pub fn step(&mut self) -> bool {
+        self.drain();
+        let Some(next) = self.next_deadline() else {
+            return false;
+        };
         self.now = self.now.max(next);
         let now = self.now;
         let mut due: Vec<_> = Vec::new();
@@ -211,15 +217,7 @@ impl Pair {
         let until = self.now + d;
         loop {
             self.drain();
-            let next = [
-                self.in_flight.iter().map(|(t, _, _)| *t).min(),
-                self.a.poll_timeout(),
-                self.b.poll_timeout(),
-            ]
-            .into_iter()
-            .flatten()
-            .min();
-            match next {
+            match self.next_deadline() {
                 Some(n) if n <= until => {
                     self.step();
                 }

@@ -4,7 +4,6 @@
 //! [`cli::Command`] for the list.
 
 mod cli;
-mod tts;
 
 fn main() -> std::process::ExitCode {
     cli::run()

@@ -118,7 +118,7 @@ fn every_key_of_sipps_rfc2833_captures_is_detected_once() {
         "PCMU RTP with 20 ms of audio"
     );
 
-    let out = probe.wait(Duration::from_secs(30));
+    let out = probe.wait("media_probe", Duration::from_secs(30));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let got: String = stdout
         .lines()

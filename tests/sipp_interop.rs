@@ -91,9 +91,9 @@ fn sipp_uac_against_example_uas_200_calls() {
         "-r",
         "50",
     ]))
-    .wait(Duration::from_secs(90));
+    .wait("process", Duration::from_secs(90));
     assert_eq!(out.status.code(), Some(0), "sipp failed:\n{}", text(&out));
-    let uas_out = text(&uas.wait(Duration::from_secs(30)));
+    let uas_out = text(&uas.wait("process", Duration::from_secs(30)));
     assert_eq!(summary_field(&uas_out, "uas summary", "incoming"), 200.0);
     assert_eq!(summary_field(&uas_out, "uas summary", "remote_bye"), 200.0);
 }
@@ -112,8 +112,8 @@ fn run_uac_against(scenario: &[&str], sipp_port: u16, uac_args: &[&str]) -> (Out
             .args(["--target", &target])
             .args(uac_args),
     )
-    .wait(Duration::from_secs(60));
-    let sipp_out = sipp_proc.wait(Duration::from_secs(60));
+    .wait("process", Duration::from_secs(60));
+    let sipp_out = sipp_proc.wait("process", Duration::from_secs(60));
     (uac, sipp_out)
 }
 
@@ -350,7 +350,7 @@ fn caller_that_never_acks_gets_bye_after_64_t1() {
         "-m",
         "1",
     ]))
-    .wait(Duration::from_secs(90));
+    .wait("process", Duration::from_secs(90));
     let took = started.elapsed();
     assert_eq!(
         out.status.code(),
@@ -362,7 +362,7 @@ fn caller_that_never_acks_gets_bye_after_64_t1() {
         took >= Duration::from_secs(31),
         "BYE came after {took:?}, before 64*T1"
     );
-    let uas_out = text(&uas.wait(Duration::from_secs(30)));
+    let uas_out = text(&uas.wait("process", Duration::from_secs(30)));
     assert_eq!(
         summary_field(&uas_out, "uas summary", "no_ack"),
         1.0,
@@ -532,9 +532,9 @@ fn tcp_sipp_uac_against_example_uas() {
         "-r",
         "20",
     ]))
-    .wait(Duration::from_secs(60));
+    .wait("process", Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(0), "sipp failed:\n{}", text(&out));
-    let uas_out = text(&uas.wait(Duration::from_secs(30)));
+    let uas_out = text(&uas.wait("process", Duration::from_secs(30)));
     assert_eq!(
         summary_field(&uas_out, "uas summary", "incoming"),
         20.0,
@@ -566,9 +566,9 @@ fn hold_update_options_and_unknown_method() {
         "-m",
         "1",
     ]))
-    .wait(Duration::from_secs(60));
+    .wait("process", Duration::from_secs(60));
     assert_eq!(out.status.code(), Some(0), "sipp failed:\n{}", text(&out));
-    let uas_out = text(&uas.wait(Duration::from_secs(30)));
+    let uas_out = text(&uas.wait("process", Duration::from_secs(30)));
     assert_eq!(
         summary_field(&uas_out, "uas summary", "remote_bye"),
         1.0,
@@ -609,14 +609,14 @@ fn register_with_digest_and_refresh() {
         "--run-secs",
         "5",
     ]));
-    let reg_out = registrar.wait(Duration::from_secs(30));
+    let reg_out = registrar.wait("process", Duration::from_secs(30));
     assert_eq!(
         reg_out.status.code(),
         Some(0),
         "registrar:\n{}",
         text(&reg_out)
     );
-    let uas_out = text(&uas.wait(Duration::from_secs(30)));
+    let uas_out = text(&uas.wait("process", Duration::from_secs(30)));
     assert_eq!(
         summary_field(&uas_out, "uas summary", "registered"),
         2.0,

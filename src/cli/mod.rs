@@ -9,7 +9,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod call;
 mod check;
+mod runtime;
+mod serve;
 mod synth;
 
 /// Exit codes shared by every subcommand, so scripts can tell a finding in
@@ -37,6 +40,10 @@ pub enum Command {
     Check(check::Args),
     /// Synthesise every text prompt of a survey to 8 kHz WAV with espeak-ng.
     Synth(synth::Args),
+    /// Answer calls and run a survey on each: an inbound survey number.
+    Serve(serve::Args),
+    /// Place one call and run a survey on it (to try a script on a phone).
+    Call(call::Args),
 }
 
 /// Parses the command line, runs the subcommand and returns its exit code.
@@ -46,6 +53,8 @@ pub fn run() -> ExitCode {
     match cli.command {
         Command::Check(args) => check::run(args),
         Command::Synth(args) => synth::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Call(args) => call::run(args),
     }
 }
 

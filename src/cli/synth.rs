@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use kuulo_ivr::PromptSource;
 
 use super::{check, count, exit, fail};
-use crate::tts::SpeechSynth;
+use kuulo::tts::SpeechSynth;
 
 /// Arguments of `kuulo synth`.
 #[derive(Debug, clap::Args)]
@@ -71,7 +71,7 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 /// The per-user cache, so every survey and campaign shares renderings.
-fn default_cache_dir() -> PathBuf {
+pub fn default_cache_dir() -> PathBuf {
     let base = std::env::var_os("XDG_CACHE_HOME")
         .filter(|v| !v.is_empty())
         .map(PathBuf::from)

@@ -46,20 +46,22 @@ pub fn sipp_available() -> bool {
 }
 
 /// A child process killed when the guard drops.
-pub struct Proc(Option<Child>);
+pub struct Proc(pub Option<Child>);
 
 impl Proc {
     pub fn spawn(cmd: &mut Command) -> Proc {
         Proc(Some(
-            cmd.stdout(Stdio::piped())
+            cmd.stdin(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
                 .expect("spawn process"),
         ))
     }
 
-    /// Waits for exit within `limit`, else kills it and panics.
-    pub fn wait(mut self, limit: Duration) -> Output {
+    /// Waits for exit within `limit`, else kills it and panics naming
+    /// `what`.
+    pub fn wait(mut self, what: &str, limit: Duration) -> Output {
         let mut child = self.0.take().unwrap();
         let start = Instant::now();
         loop {
@@ -70,7 +72,7 @@ impl Proc {
                 let _ = child.kill();
                 let out = child.wait_with_output().unwrap();
                 panic!(
-                    "process did not exit within {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                    "{what} did not exit within {limit:?}\nstdout:\n{}\nstderr:\n{}",
                     String::from_utf8_lossy(&out.stdout),
                     String::from_utf8_lossy(&out.stderr)
                 );

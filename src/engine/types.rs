@@ -1,0 +1,167 @@
+//! The engine's boundary types: its settings, and what it hands the driver
+//! (store writes, events, media datagrams).
+
+use std::net::SocketAddr;
+
+use kuulo_campaign::Disposition;
+use kuulo_ivr::{AnswerValue, StepId};
+use kuulo_media::recording::Recording;
+use kuulo_media::session::{PacketKind, MAX_DATAGRAM};
+use kuulo_sip::ua::{CallHandle, EndReason, UaConfig};
+use thiserror::Error;
+
+/// Settings of a [`SurveyEngine`].
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// The SIP user agent's settings (its local address goes in Via and
+    /// Contact).
+    pub ua: UaConfig,
+    /// The shard's RTP address, advertised in every SDP; RTCP is on the
+    /// next port.
+    pub rtp: SocketAddr,
+    /// Calls beyond this many at once are refused with 486 Busy Here.
+    pub max_concurrent: usize,
+    /// Answer incoming INVITEs (a survey number); when false they get 403.
+    pub accept_incoming: bool,
+    /// Seed of SSRCs, sequence numbers and SDP session ids; should be
+    /// random (the engine reads no randomness itself).
+    pub seed: u64,
+}
+
+impl EngineConfig {
+    /// Defaults for a shard whose SIP is at `sip` and RTP at `rtp`.
+    pub fn new(sip: SocketAddr, rtp: SocketAddr) -> EngineConfig {
+        let mut ua = UaConfig::new(sip);
+        ua.contact_user = "survey".into();
+        EngineConfig {
+            ua,
+            rtp,
+            max_concurrent: 1000,
+            accept_incoming: true,
+            seed: 0x6b75_756c_6f00_0001,
+        }
+    }
+}
+
+/// A write for the results store, in the order the driver must apply it.
+/// Calls are named by their [`CallHandle`]; the store's pseudonymous call
+/// id is given out by the store when it executes [`StoreOp::CallStarted`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum StoreOp {
+    /// A call was answered (inbound) or placed (outbound).
+    CallStarted {
+        /// The call.
+        call: CallHandle,
+        /// The resident's number in E.164, when the From (inbound) or
+        /// target (outbound) carries one; it is only ever stored as a
+        /// keyed hash. `None` records the call anonymously.
+        number: Option<String>,
+    },
+    /// An answer was given; store it at once so a hang-up keeps it.
+    Answer {
+        /// The call.
+        call: CallHandle,
+        /// The question step.
+        question: StepId,
+        /// The answer.
+        value: AnswerValue,
+    },
+    /// The audio of an open answer; write it as WAV named by the call's
+    /// pseudonymous id and the question, never by number.
+    Recording {
+        /// The call.
+        call: CallHandle,
+        /// The record step.
+        question: StepId,
+        /// The audio.
+        recording: Recording,
+    },
+    /// The resident asked never to be called again.
+    OptOut {
+        /// The call.
+        call: CallHandle,
+    },
+    /// The call is over.
+    CallFinished {
+        /// The call.
+        call: CallHandle,
+        /// How it ended.
+        disposition: Disposition,
+        /// The final SIP status of a call that was not answered.
+        sip_status: Option<u16>,
+        /// The language the survey ended in.
+        language: Option<String>,
+    },
+}
+
+/// What the engine tells its driver besides store writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EngineEvent {
+    /// Media is up and the survey has begun.
+    CallStarted {
+        /// The call.
+        call: CallHandle,
+        /// Its SIP Call-ID.
+        sip_call_id: String,
+    },
+    /// A call is over and its state is gone.
+    CallEnded {
+        /// The call.
+        call: CallHandle,
+        /// How it ended.
+        disposition: Disposition,
+        /// Why SIP ended it.
+        reason: EndReason,
+        /// Every answer given, in order.
+        answers: Vec<(StepId, AnswerValue)>,
+    },
+}
+
+/// One RTP or RTCP datagram to send, copied out of its session so the
+/// driver can send it after further calls on the engine.
+#[derive(Clone)]
+pub struct MediaDatagram {
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// RTP (send from the RTP socket) or RTCP (from the RTCP socket).
+    pub kind: PacketKind,
+    len: usize,
+    buf: [u8; MAX_DATAGRAM],
+}
+
+impl MediaDatagram {
+    pub(super) fn copy_of(t: &kuulo_media::session::Transmit<'_>) -> MediaDatagram {
+        let len = t.contents.len().min(MAX_DATAGRAM);
+        let mut buf = [0u8; MAX_DATAGRAM];
+        buf[..len].copy_from_slice(&t.contents[..len]);
+        MediaDatagram {
+            destination: t.destination,
+            kind: t.kind,
+            len,
+            buf,
+        }
+    }
+
+    /// The bytes.
+    pub fn contents(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::fmt::Debug for MediaDatagram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MediaDatagram")
+            .field("destination", &self.destination)
+            .field("kind", &self.kind)
+            .field("len", &self.len)
+            .finish()
+    }
+}
+
+/// Why an outbound call could not be placed.
+#[derive(Debug, Error)]
+pub enum EngineError {
+    /// The engine already runs its maximum number of calls.
+    #[error("the engine already runs {0} calls (its maximum)")]
+    Full(usize),
+}

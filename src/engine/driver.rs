@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kuulo_media::session::PacketKind;
+use kuulo_sip::driver::bind_udp;
 use kuulo_sip::message::MAX_MESSAGE_SIZE;
 use kuulo_sip::transport::{Peer, Transport};
 use tokio::net::UdpSocket;
@@ -39,8 +40,8 @@ impl EngineSockets {
     /// Binds SIP on `sip` and RTP on `rtp` with RTCP on the next port.
     /// Port 0 for RTP picks a free even port whose neighbour is free too.
     pub async fn bind(sip: SocketAddr, rtp: SocketAddr) -> io::Result<EngineSockets> {
-        let sip = UdpSocket::bind(sip).await?;
-        let (rtp, rtcp) = bind_pair(rtp).await?;
+        let sip = bind_udp(sip)?;
+        let (rtp, rtcp) = bind_pair(rtp)?;
         Ok(EngineSockets { sip, rtp, rtcp })
     }
 
@@ -55,21 +56,23 @@ impl EngineSockets {
     }
 }
 
-async fn bind_pair(rtp: SocketAddr) -> io::Result<(UdpSocket, UdpSocket)> {
+/// RTP and RTCP sockets; one pair carries every call of the shard, so
+/// both get the large buffers SIP has.
+fn bind_pair(rtp: SocketAddr) -> io::Result<(UdpSocket, UdpSocket)> {
     if rtp.port() != 0 {
-        let first = UdpSocket::bind(rtp).await?;
-        let second = UdpSocket::bind(SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1))).await?;
+        let first = bind_udp(rtp)?;
+        let second = bind_udp(SocketAddr::new(rtp.ip(), rtp.port().wrapping_add(1)))?;
         return Ok((first, second));
     }
     let mut last = io::Error::new(io::ErrorKind::AddrInUse, "no free RTP port pair");
     for _ in 0..32 {
-        let first = UdpSocket::bind(rtp).await?;
+        let first = bind_udp(rtp)?;
         let port = first.local_addr()?.port();
         // RFC 3550 11: RTP on an even port, RTCP on the odd one above.
         if port % 2 != 0 || port == u16::MAX {
             continue;
         }
-        match UdpSocket::bind(SocketAddr::new(rtp.ip(), port + 1)).await {
+        match bind_udp(SocketAddr::new(rtp.ip(), port + 1)) {
             Ok(second) => return Ok((first, second)),
             Err(e) => last = e,
         }

@@ -68,7 +68,9 @@ impl SipSockets {
 /// second (the kernel caps them at net.core.rmem_max / wmem_max).
 const UDP_BUFFER_BYTES: usize = 4 * 1024 * 1024;
 
-fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
+/// Binds a UDP socket with large kernel buffers (the shared RTP socket of a
+/// media shard wants them as much as SIP does). Call inside a tokio runtime.
+pub fn bind_udp(addr: SocketAddr) -> io::Result<UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     // Best effort: a smaller buffer still works, it only drops sooner.

@@ -1,8 +1,19 @@
 //! Survey campaigns: who to call, and what they answered.
 //!
-//! This crate will grow the contact import, exclusions, pacing and retries
-//! of a campaign; it starts with the [`Store`]: the SQLite results store
-//! that every other part writes to.
+//! A campaign's path through the crate:
+//!
+//! 1. [`contacts`]: a CSV list is parsed, numbers normalised to E.164
+//!    ([`normalise_number`]), duplicates merged, bad rows rejected with
+//!    line and reason;
+//! 2. [`exclusions`]: minors, businesses, marketing bans and the
+//!    do-not-call list are kept out, at import
+//!    ([`exclusions::queue_contacts`]) and again at every dial;
+//! 3. [`dialer`] and [`pacing`]: a sans-IO [`Dialer`] picks who to call
+//!    when, at a paced rate within calling hours, and retries; [`run`]
+//!    keeps it and the store in step so a campaign resumes after a crash;
+//! 4. the [`Store`]: the SQLite results store every part writes to;
+//! 5. [`report`]: the funnel, the answer distributions and the analysts'
+//!    exports.
 //!
 //! Privacy is designed in, not bolted on:
 //!
@@ -38,15 +49,31 @@
 
 #![warn(missing_docs)]
 
+pub mod contacts;
+pub mod dialer;
 mod error;
+pub mod exclusions;
 mod migrate;
+mod number;
+pub mod pacing;
 mod pseudonym;
+pub mod report;
+pub mod run;
 mod store;
 mod types;
 
+pub use contacts::{parse_contacts, Contact, ContactKind, ContactList, ImportError};
+pub use dialer::{
+    DialOrder, Dialer, DialerConfig, DialerError, DialerEvent, DialerStats, Followup, RetryPolicy,
+    Trunk,
+};
 pub use error::StoreError;
+pub use exclusions::{ExclusionCounts, ExclusionPolicy, ExclusionReason, Exclusions};
+pub use number::{normalise_number, NumberError};
+pub use pacing::{CallingHours, TokenBucket, Window};
 pub use pseudonym::{check_e164, pseudonym};
-pub use store::Store;
+pub use report::{export_csv, export_json, Report, ReportError};
+pub use store::{AnswerRow, FunnelCounts, QueueEntry, QueuedContact, Store};
 pub use types::{
     CallId, CallRecord, Campaign, CampaignId, ContactRecord, Disposition, DoNotCall, Erased,
     NewCampaign, PersonData, Pseudonym, RecordingEntry, StoredAnswer,

@@ -11,6 +11,12 @@ use kuulo_ivr::AnswerValue;
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
+mod queue;
+
+use queue::finish_call_in;
+
+pub use queue::{AnswerRow, FunnelCounts, QueueEntry, QueuedContact};
+
 use crate::error::StoreError;
 use crate::migrate::{current_version, migrate, setting_or_init};
 use crate::pseudonym::{check_e164, keyed_hash, pseudonym};
@@ -269,48 +275,15 @@ impl Store {
         at: SystemTime,
     ) -> Result<(), StoreError> {
         let tx = write(&mut self.conn)?;
-        let (campaign, pseudonym): (i64, String) = tx
-            .query_row(
-                "SELECT campaign_id, pseudonym FROM calls WHERE id = ?1",
-                [call.as_str()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?
-            .ok_or_else(|| StoreError::UnknownCall(call.clone()))?;
-        tx.execute(
-            "UPDATE calls SET ended_at = ?2, disposition = ?3, sip_status = ?4, language = ?5
-             WHERE id = ?1",
-            params![
-                call.as_str(),
-                to_millis(at),
-                disposition.as_str(),
-                sip_status,
-                language
-            ],
+        finish_call_in(
+            &tx,
+            &self.dnc_key,
+            call,
+            disposition,
+            sip_status,
+            language,
+            at,
         )?;
-        let state = if disposition.is_final() {
-            "done"
-        } else {
-            "pending"
-        };
-        tx.execute(
-            "UPDATE contacts SET last_disposition = ?3, state = ?4
-             WHERE campaign_id = ?1 AND pseudonym = ?2",
-            params![campaign, pseudonym, disposition.as_str(), state],
-        )?;
-        if disposition == Disposition::OptedOut {
-            let number: Option<String> = tx
-                .query_row(
-                    "SELECT e164 FROM contacts WHERE campaign_id = ?1 AND pseudonym = ?2",
-                    params![campaign, pseudonym],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(number) = number {
-                let reason = format!("opted out in campaign {campaign}");
-                insert_dnc(&tx, &self.dnc_key, &number, &reason, at)?;
-            }
-        }
         tx.commit()?;
         Ok(())
     }

@@ -3,6 +3,7 @@ pub mod dtmf;
 pub mod g711;
 pub mod goertzel;
 pub mod jitter;
+pub mod opus;
 pub mod prompt;
 pub mod recording;
 pub mod rtcp;

@@ -1,12 +1,15 @@
-//! Prompts: WAV files converted once to 8 kHz mono and encoded once per
-//! codec into 20 ms frames that every call plays from the same memory.
+//! Prompts: WAV files converted once to mono at the codec's rate (8 kHz for
+//! G.711, 48 kHz for Opus) and encoded once per codec into 20 ms frames that
+//! every call plays from the same memory.
 //!
 //! A survey round plays the same few prompts to thousands of residents, so
 //! the work is done when a prompt is loaded, never per call or per packet:
 //! an [`EncodedPrompt`] keeps all its frames in one shared `Arc<[u8]>` and
 //! hands out frames as slices of it.
 //!
-//! Opus prompts are not encoded yet; asking for one is a typed error.
+//! G.711 frames are all 160 bytes; Opus frames vary in size, so an Opus
+//! prompt also keeps where each frame ends, and [`EncodedPrompt::frame`]
+//! works the same for every codec.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,6 +19,7 @@ use std::time::Duration;
 use thiserror::Error;
 
 use crate::g711::Law;
+use crate::opus::{self, OpusError, DEFAULT_BITRATE, OPUS_CLOCK_RATE, OPUS_FRAME_UNITS};
 use crate::sdp::AudioCodec;
 
 mod audio;
@@ -59,9 +63,23 @@ pub enum PromptError {
     /// Resampling failed (a sample rate the resampler refuses).
     #[error("cannot resample prompt: {0}")]
     Resample(String),
-    /// Prompts cannot be encoded for this codec yet.
+    /// Prompts cannot be encoded for this codec (kept for codecs added to
+    /// SDP before they get an encoder; every codec of [`AudioCodec`] has
+    /// one now).
     #[error("prompts cannot be encoded as {0:?} yet")]
     UnsupportedCodec(AudioCodec),
+    /// The samples are at a rate the codec cannot take (G.711 takes only
+    /// 8 kHz; Opus 8, 12, 16, 24 or 48 kHz).
+    #[error("{codec:?} cannot encode audio at {rate} Hz")]
+    Rate {
+        /// The codec.
+        codec: AudioCodec,
+        /// The rate of the samples.
+        rate: u32,
+    },
+    /// The Opus encoder failed.
+    #[error(transparent)]
+    Opus(#[from] OpusError),
 }
 
 impl PromptError {
@@ -88,12 +106,24 @@ impl PromptError {
     }
 }
 
-fn law_of(codec: AudioCodec) -> Result<Law, PromptError> {
+/// The rate prompts are converted to for `codec`: 8 kHz for G.711; the
+/// full 48 kHz for Opus, which carries wideband speech a narrowband prompt
+/// would have thrown away.
+pub fn audio_rate(codec: AudioCodec) -> u32 {
     match codec {
-        AudioCodec::Pcmu => Ok(Law::Ulaw),
-        AudioCodec::Pcma => Ok(Law::Alaw),
-        AudioCodec::Opus => Err(PromptError::UnsupportedCodec(codec)),
+        AudioCodec::Pcmu | AudioCodec::Pcma => NARROWBAND_RATE,
+        AudioCodec::Opus => OPUS_CLOCK_RATE,
     }
+}
+
+/// Where frames lie in the shared buffer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Layout {
+    /// Every frame is this many bytes (G.711).
+    Fixed(usize),
+    /// Frame `i` ends at `ends[i]` and starts where frame `i - 1` ended
+    /// (Opus, whose variable bit rate makes every frame a different size).
+    Indexed(Arc<[u32]>),
 }
 
 /// A prompt encoded for one codec: 20 ms frames back to back in one shared
@@ -101,37 +131,67 @@ fn law_of(codec: AudioCodec) -> Result<Law, PromptError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedPrompt {
     codec: AudioCodec,
-    frame_bytes: usize,
+    layout: Layout,
     samples: usize,
+    rate: u32,
     data: Arc<[u8]>,
 }
 
 impl EncodedPrompt {
-    /// Encodes 8 kHz 16-bit samples. The last frame is padded with the
-    /// codec's silence so every frame is a whole 20 ms.
+    /// Encodes 8 kHz 16-bit samples. The last frame is padded with silence
+    /// so every frame is a whole 20 ms.
     pub fn from_samples(samples: &[i16], codec: AudioCodec) -> Result<Self, PromptError> {
-        let law = law_of(codec)?;
-        let frames = samples.len().div_ceil(FRAME_SAMPLES);
-        let mut data = vec![law.silence(); frames * FRAME_SAMPLES];
-        law.encode(samples, &mut data);
+        Self::from_samples_at(samples, NARROWBAND_RATE, codec)
+    }
+
+    /// Encodes 16-bit samples at `rate`: 8 kHz for G.711; for Opus 8, 12,
+    /// 16, 24 or 48 kHz (Opus codes what bandwidth the rate holds).
+    pub fn from_samples_at(
+        samples: &[i16],
+        rate: u32,
+        codec: AudioCodec,
+    ) -> Result<Self, PromptError> {
+        let (layout, data) = match codec {
+            AudioCodec::Pcmu | AudioCodec::Pcma => {
+                if rate != NARROWBAND_RATE {
+                    return Err(PromptError::Rate { codec, rate });
+                }
+                let law = if codec == AudioCodec::Pcmu {
+                    Law::Ulaw
+                } else {
+                    Law::Alaw
+                };
+                let frames = samples.len().div_ceil(FRAME_SAMPLES);
+                let mut data = vec![law.silence(); frames * FRAME_SAMPLES];
+                law.encode(samples, &mut data);
+                (Layout::Fixed(FRAME_SAMPLES), data)
+            }
+            AudioCodec::Opus => {
+                if !opus::is_supported_rate(rate) {
+                    return Err(PromptError::Rate { codec, rate });
+                }
+                let (data, ends) = opus::encode_frames(samples, rate, DEFAULT_BITRATE)?;
+                (Layout::Indexed(ends.into()), data)
+            }
+        };
         Ok(EncodedPrompt {
             codec,
-            frame_bytes: FRAME_SAMPLES,
+            layout,
             samples: samples.len(),
+            rate,
             data: data.into(),
         })
     }
 
-    /// Converts audio of any rate to 8 kHz and encodes it.
+    /// Converts audio of any rate to the codec's rate ([`audio_rate`]) and
+    /// encodes it.
     pub fn from_audio(audio: &PcmAudio, codec: AudioCodec) -> Result<Self, PromptError> {
-        law_of(codec)?;
-        let narrow = audio.resampled(NARROWBAND_RATE)?;
-        Self::from_samples(&narrow.to_i16(), codec)
+        let rate = audio_rate(codec);
+        Self::from_samples_at(&audio.resampled(rate)?.to_i16(), rate, codec)
     }
 
     /// Reads, converts and encodes a WAV file.
     pub fn from_wav(path: &Path, codec: AudioCodec) -> Result<Self, PromptError> {
-        law_of(codec)?;
         Self::from_audio(&PcmAudio::read_wav(path)?, codec)
     }
 
@@ -142,12 +202,15 @@ impl EncodedPrompt {
 
     /// Number of 20 ms frames.
     pub fn frame_count(&self) -> usize {
-        self.data.len() / self.frame_bytes.max(1)
+        match &self.layout {
+            Layout::Fixed(bytes) => self.data.len() / bytes.max(&1),
+            Layout::Indexed(ends) => ends.len(),
+        }
     }
 
     /// Audio length before padding of the last frame.
     pub fn duration(&self) -> Duration {
-        Duration::from_micros(self.samples as u64 * 1_000_000 / u64::from(NARROWBAND_RATE))
+        Duration::from_micros(self.samples as u64 * 1_000_000 / u64::from(self.rate.max(1)))
     }
 
     /// Length when played, whole frames.
@@ -157,18 +220,34 @@ impl EncodedPrompt {
 
     /// Frame `index` as a slice of the shared buffer, or `None` past the end.
     pub fn frame(&self, index: usize) -> Option<&[u8]> {
-        let start = index.checked_mul(self.frame_bytes)?;
-        self.data.get(start..start.checked_add(self.frame_bytes)?)
+        let (start, end) = match &self.layout {
+            Layout::Fixed(bytes) => {
+                let start = index.checked_mul(*bytes)?;
+                (start, start.checked_add(*bytes)?)
+            }
+            Layout::Indexed(ends) => {
+                let start = match index.checked_sub(1) {
+                    Some(prev) => *ends.get(prev)?,
+                    None => 0,
+                };
+                (start as usize, *ends.get(index)? as usize)
+            }
+        };
+        self.data.get(start..end)
     }
 
     /// All frames in order.
     pub fn frames(&self) -> impl ExactSizeIterator<Item = &[u8]> + '_ {
-        self.data.chunks_exact(self.frame_bytes.max(1))
+        (0..self.frame_count()).map(move |i| self.frame(i).unwrap_or_default())
     }
 
-    /// RTP timestamp units one frame spans.
+    /// RTP timestamp units one frame spans: 160 for G.711, 960 for Opus
+    /// (its RTP clock is 48 kHz whatever the audio rate).
     pub fn frame_timestamp_units(&self) -> u32 {
-        FRAME_SAMPLES as u32
+        match self.codec {
+            AudioCodec::Pcmu | AudioCodec::Pcma => FRAME_SAMPLES as u32,
+            AudioCodec::Opus => OPUS_FRAME_UNITS,
+        }
     }
 
     /// The shared buffer, for callers that hand frames to another owner.
@@ -189,12 +268,12 @@ pub enum PromptKey {
 /// Loaded prompts by (key, codec), so a prompt is read, resampled and
 /// encoded once however many calls play it.
 ///
-/// The 8 kHz audio of each file is kept too, so the second codec of a
-/// prompt costs an encode but no second read and resample.
+/// The converted audio of each file is kept too (by rate), so PCMA after
+/// PCMU costs an encode but no second read and resample.
 #[derive(Debug, Default)]
 pub struct PromptCache {
     encoded: HashMap<(PromptKey, AudioCodec), Arc<EncodedPrompt>>,
-    narrowband: HashMap<PathBuf, Arc<[i16]>>,
+    converted: HashMap<(PathBuf, u32), Arc<[i16]>>,
 }
 
 impl PromptCache {
@@ -213,17 +292,18 @@ impl PromptCache {
         if let Some(p) = self.encoded.get(&key) {
             return Ok(Arc::clone(p));
         }
-        law_of(codec)?;
-        let samples = match self.narrowband.get(path) {
+        let rate = audio_rate(codec);
+        let converted_key = (path.to_path_buf(), rate);
+        let samples = match self.converted.get(&converted_key) {
             Some(s) => Arc::clone(s),
             None => {
-                let audio = PcmAudio::read_wav(path)?.resampled(NARROWBAND_RATE)?;
+                let audio = PcmAudio::read_wav(path)?.resampled(rate)?;
                 let s: Arc<[i16]> = audio.to_i16().into();
-                self.narrowband.insert(path.to_path_buf(), Arc::clone(&s));
+                self.converted.insert(converted_key, Arc::clone(&s));
                 s
             }
         };
-        let prompt = Arc::new(EncodedPrompt::from_samples(&samples, codec)?);
+        let prompt = Arc::new(EncodedPrompt::from_samples_at(&samples, rate, codec)?);
         self.encoded.insert(key, Arc::clone(&prompt));
         Ok(prompt)
     }
@@ -247,7 +327,7 @@ impl PromptCache {
     pub fn remove(&mut self, key: &PromptKey) {
         self.encoded.retain(|(k, _), _| k != key);
         if let PromptKey::Path(p) = key {
-            self.narrowband.remove(p);
+            self.converted.retain(|(path, _), _| path != p);
         }
     }
 

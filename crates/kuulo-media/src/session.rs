@@ -28,15 +28,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::dtmf::{key_to_event, DtmfPacket, DtmfReceiver, DtmfReceiverConfig};
-use crate::g711::Law;
 use crate::goertzel::DtmfDetector;
-use crate::jitter::{G711Silence, JitterBuffer, JitterConsumer, JitterProducer};
+use crate::jitter::{JitterBuffer, JitterConsumer, JitterProducer};
 use crate::prompt::{EncodedPrompt, FRAME_SAMPLES};
 use crate::recording::{Recorder, RecordingConfig};
 use crate::rtcp::{ntp_timestamp, ReceiverStats, RtcpWriter, SenderInfo};
 use crate::rtp::RtpBuilder;
-use crate::sdp::AudioCodec;
 
+mod codec;
 mod config;
 mod dedup;
 mod dtmf_out;
@@ -50,6 +49,7 @@ pub use config::{
 pub use stats::{IntervalHistogram, SessionStats};
 pub use transmit::{PacketKind, Transmit, MAX_DATAGRAM};
 
+use codec::{Codec, RxSilence};
 use config::splitmix;
 use dedup::Dedup;
 use dtmf_out::DtmfOut;
@@ -57,20 +57,18 @@ use transmit::TransmitQueue;
 
 /// The send and playout clock.
 pub const TICK: Duration = Duration::from_millis(20);
-const FRAME_TS: u32 = FRAME_SAMPLES as u32;
 /// A driver this many ticks late skips the missed ticks instead of sending
 /// a burst the peer's jitter buffer would have to absorb.
 const MAX_CATCH_UP: u32 = 3;
 const EVENT_CAPACITY: usize = 32;
-/// Peak level below which a received G.711 frame is silence, for the
-/// jitter buffer's inaudible delay changes.
-const SILENCE_PEAK: i32 = 64;
 
 /// The media of one call: RTP out and in, RTCP, DTMF both ways, prompts
 /// and recording. See the [module documentation](self) for the run loop.
 pub struct MediaSession {
     config: SessionConfig,
-    law: Law,
+    codec: Codec,
+    /// RTP timestamp units per 20 ms: 160, or 960 for Opus.
+    frame_ts: u32,
     now: Instant,
     next_tick: Instant,
     closed: bool,
@@ -84,6 +82,7 @@ pub struct MediaSession {
     last_send: Option<Instant>,
     playing: Option<(Arc<EncodedPrompt>, usize)>,
     dtmf_out: DtmfOut,
+    tone_on: bool,
     tone: [i16; FRAME_SAMPLES],
     encoded: [u8; FRAME_SAMPLES],
 
@@ -96,7 +95,7 @@ pub struct MediaSession {
     audio_base_ts: Option<u32>,
     producer: JitterProducer,
     consumer: JitterConsumer,
-    silence: G711Silence,
+    silence: RxSilence,
     dtmf_rx: DtmfReceiver,
     detector: DtmfDetector,
     detector_samples: u64,
@@ -117,18 +116,23 @@ pub struct MediaSession {
 impl MediaSession {
     /// A session whose first tick is at `now`.
     pub fn new(now: Instant, config: SessionConfig) -> Result<Self, SessionError> {
-        let law = match config.codec {
-            AudioCodec::Pcmu => Law::Ulaw,
-            AudioCodec::Pcma => Law::Alaw,
-            other => return Err(SessionError::UnsupportedCodec(other)),
-        };
-        let (producer, consumer) = JitterBuffer::new(config.jitter.clone())?;
+        let codec = Codec::new(config.codec)?;
+        let frame_ts = codec.frame_units();
+        let clock_rate = codec.clock_rate();
+        // Clock and frame size are facts of the codec, not tuning: a config
+        // built for another codec must not skew the buffer's arithmetic.
+        let mut jitter = config.jitter.clone();
+        jitter.clock_rate = clock_rate;
+        jitter.frame_samples = frame_ts;
+        let (producer, consumer) = JitterBuffer::new(jitter)?;
         let mut rng = config.seed;
         // RFC 3550 6.2: the first report goes out after half an interval,
         // randomised like the rest.
         let first_rtcp = now + jittered(config.rtcp_interval / 2, &mut rng);
         Ok(MediaSession {
-            law,
+            silence: codec.silence_detector(),
+            codec,
+            frame_ts,
             now,
             next_tick: now,
             closed: false,
@@ -140,7 +144,8 @@ impl MediaSession {
             sr_octets: 0,
             last_send: None,
             playing: None,
-            dtmf_out: DtmfOut::new(config.dtmf_duration, config.dtmf_gap),
+            dtmf_out: DtmfOut::new(config.dtmf_duration, config.dtmf_gap, clock_rate),
+            tone_on: false,
             tone: [0; FRAME_SAMPLES],
             encoded: [0; FRAME_SAMPLES],
             destination: config.remote,
@@ -151,11 +156,10 @@ impl MediaSession {
             audio_base_ts: None,
             producer,
             consumer,
-            silence: G711Silence {
-                a_law: law == Law::Alaw,
-                threshold: SILENCE_PEAK,
-            },
-            dtmf_rx: DtmfReceiver::new(DtmfReceiverConfig::default()),
+            dtmf_rx: DtmfReceiver::new(DtmfReceiverConfig {
+                clock_rate,
+                ..DtmfReceiverConfig::default()
+            }),
             detector: DtmfDetector::new(config.detector),
             detector_samples: 0,
             dedup: Dedup::new(config.dtmf_dedup_slack),
@@ -236,7 +240,8 @@ impl MediaSession {
         self.recorder.is_some()
     }
 
-    /// Queues a key to send, as the config's [`DtmfSendMode`] says.
+    /// Queues a key to send, as the config's [`DtmfSendMode`] says. The
+    /// first in-band key of an Opus session sets up its tone encoder.
     pub fn send_dtmf(&mut self, key: char) -> Result<(), SessionError> {
         key_to_event(key).map_err(|_| SessionError::InvalidKey(key))?;
         let te = self.config.telephone_event.is_some();
@@ -247,6 +252,9 @@ impl MediaSession {
             DtmfSendMode::InBand => (false, true),
             DtmfSendMode::Both => (te, true),
         };
+        if inband {
+            self.codec.prepare_tones()?;
+        }
         if self.dtmf_out.enqueue(key, rfc, inband) {
             Ok(())
         } else {
@@ -269,7 +277,9 @@ impl MediaSession {
         if behind >= TICK * MAX_CATCH_UP {
             let skip = (behind.as_nanos() / TICK.as_nanos()) as u32;
             self.next_tick += TICK * skip;
-            self.timestamp = self.timestamp.wrapping_add(FRAME_TS.wrapping_mul(skip));
+            self.timestamp = self
+                .timestamp
+                .wrapping_add(self.frame_ts.wrapping_mul(skip));
             self.marker = true;
             self.last_send = None;
             self.stats.ticks_skipped += u64::from(skip);
@@ -326,7 +336,7 @@ impl MediaSession {
         if self.config.direction.sends() {
             self.send_tick(now);
         }
-        self.timestamp = self.timestamp.wrapping_add(FRAME_TS);
+        self.timestamp = self.timestamp.wrapping_add(self.frame_ts);
         if self
             .recorder
             .as_mut()
@@ -366,10 +376,18 @@ impl MediaSession {
             }
         });
         let mut sent_audio = false;
+        if tone && !self.tone_on {
+            self.codec.start_tone();
+        }
+        self.tone_on = tone;
         if tone {
-            self.law.encode(&self.tone, &mut self.encoded);
-            let payload = self.encoded;
-            sent_audio = self.send_rtp(self.config.payload_type, self.marker, ts, &payload);
+            if let Some(n) = self.codec.encode(&self.tone, &mut self.encoded) {
+                let payload = self.encoded;
+                let payload = &payload[..n.min(payload.len())];
+                sent_audio = self.send_rtp(self.config.payload_type, self.marker, ts, payload);
+            } else {
+                self.stats.codec_errors += 1;
+            }
         } else if let Some((prompt, index)) = self.playing.take() {
             if let Some(frame) = prompt.frame(index) {
                 sent_audio = self.send_rtp(self.config.payload_type, self.marker, ts, frame);
@@ -380,9 +398,8 @@ impl MediaSession {
                 self.events.push_back(SessionEvent::PlaybackFinished);
             }
         } else if self.config.idle == IdleMode::Silence {
-            self.encoded.fill(self.law.silence());
-            let payload = self.encoded;
-            sent_audio = self.send_rtp(self.config.payload_type, self.marker, ts, &payload);
+            let payload = self.codec.silence();
+            sent_audio = self.send_rtp(self.config.payload_type, self.marker, ts, payload);
         }
         if sent_audio {
             self.marker = false;

@@ -288,7 +288,17 @@ fn typed_errors() {
     ));
 
     assert!(matches!(
-        EncodedPrompt::from_samples(&[0; 160], AudioCodec::Opus),
-        Err(PromptError::UnsupportedCodec(AudioCodec::Opus))
+        EncodedPrompt::from_samples_at(&[0; 960], 48000, AudioCodec::Pcmu),
+        Err(PromptError::Rate {
+            codec: AudioCodec::Pcmu,
+            rate: 48000
+        })
+    ));
+    assert!(matches!(
+        EncodedPrompt::from_samples_at(&[0; 882], 44100, AudioCodec::Opus),
+        Err(PromptError::Rate {
+            codec: AudioCodec::Opus,
+            rate: 44100
+        })
     ));
 }

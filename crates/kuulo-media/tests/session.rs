@@ -424,11 +424,14 @@ fn api_errors_are_typed() {
         s.send_dtmf('1').unwrap();
     }
     assert_eq!(s.send_dtmf('1'), Err(SessionError::DtmfQueueFull));
+    // Opus has an encoder now; a PCMU prompt is refused by an Opus session.
     let mut c = config(addr(B_ADDR), None, 15);
     c.codec = AudioCodec::Opus;
+    let mut opus = MediaSession::new(t0, c).unwrap();
+    let pcmu = Arc::new(EncodedPrompt::from_samples(&[0; 160], AudioCodec::Pcmu).unwrap());
     assert!(matches!(
-        MediaSession::new(t0, c),
-        Err(SessionError::UnsupportedCodec(AudioCodec::Opus))
+        opus.play(pcmu),
+        Err(SessionError::PromptCodec { .. })
     ));
 }
 

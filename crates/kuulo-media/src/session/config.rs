@@ -8,6 +8,7 @@ use thiserror::Error;
 
 use crate::goertzel::DetectorConfig;
 use crate::jitter::{JitterConfig, JitterConfigError};
+use crate::opus::{OpusError, OPUS_CLOCK_RATE, OPUS_FRAME_UNITS};
 use crate::recording::Recording;
 use crate::sdp::{AudioCodec, Direction, Negotiated};
 
@@ -54,7 +55,7 @@ pub enum DtmfSendMode {
 /// the offer/answer result and adjust fields.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
-    /// The codec; PCMU and PCMA are supported.
+    /// The codec: PCMU, PCMA or Opus.
     pub codec: AudioCodec,
     /// The codec's payload type on the wire.
     pub payload_type: u8,
@@ -102,11 +103,17 @@ pub struct SessionConfig {
     /// Wall-clock time at an instant, for sender reports' NTP timestamps;
     /// `None` sends zero, which RFC 3550 6.4.1 allows.
     pub wall_clock: Option<(Instant, Duration)>,
-    /// Receive buffer tuning.
+    /// Receive buffer tuning. Its clock rate and frame size are set from
+    /// the codec when the session is built.
     pub jitter: JitterConfig,
     /// In-band detector tuning.
     pub detector: DetectorConfig,
 }
+
+/// Largest received Opus packet kept: 20 ms at 256 kbit/s, far above what
+/// any phone sends for speech, while every jitter slot stays small enough
+/// for thousands of sessions.
+const OPUS_MAX_PAYLOAD: usize = 640;
 
 /// SplitMix64: spreads one seed into independent-looking values, so a
 /// driver hands each session a single random number.
@@ -127,6 +134,13 @@ impl SessionConfig {
         let ssrc = splitmix(&mut s) as u32;
         let initial_sequence = splitmix(&mut s) as u16;
         let initial_timestamp = splitmix(&mut s) as u32;
+        let mut jitter = JitterConfig::default();
+        if negotiated.codec == AudioCodec::Opus {
+            jitter.clock_rate = OPUS_CLOCK_RATE;
+            jitter.frame_samples = OPUS_FRAME_UNITS;
+            jitter.max_timestamp_jump = OPUS_CLOCK_RATE * 10;
+            jitter.max_payload = OPUS_MAX_PAYLOAD;
+        }
         SessionConfig {
             codec: negotiated.codec,
             payload_type: negotiated.payload_type,
@@ -150,7 +164,7 @@ impl SessionConfig {
             initial_timestamp,
             seed: splitmix(&mut s),
             wall_clock: None,
-            jitter: JitterConfig::default(),
+            jitter,
             detector: DetectorConfig::default(),
         }
     }
@@ -159,7 +173,8 @@ impl SessionConfig {
 /// Why a session could not be built or a request was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SessionError {
-    /// The codec has no encoder here yet.
+    /// The codec has no encoder here (kept for codecs SDP may learn before
+    /// the session does; PCMU, PCMA and Opus are all supported).
     #[error("codec {0:?} is not supported by the media session yet")]
     UnsupportedCodec(AudioCodec),
     /// The prompt is in another codec than the session.
@@ -182,6 +197,9 @@ pub enum SessionError {
     /// Too many keys waiting to be sent.
     #[error("DTMF send queue is full")]
     DtmfQueueFull,
+    /// The Opus encoder or decoder could not be set up.
+    #[error(transparent)]
+    Opus(#[from] OpusError),
 }
 
 /// How a received key was detected.

@@ -67,10 +67,17 @@ pub(crate) struct DtmfOut {
 }
 
 impl DtmfOut {
-    pub(crate) fn new(duration: Duration, gap: Duration) -> Self {
+    /// `clock_rate` is the telephone-event clock, which RFC 4733 ties to
+    /// the audio codec's: 8000 for G.711, 48000 for Opus.
+    pub(crate) fn new(duration: Duration, gap: Duration, clock_rate: u32) -> Self {
         DtmfOut {
             queue: VecDeque::with_capacity(QUEUE_CAPACITY),
-            sender: DtmfSender::new(DtmfSenderConfig::default()),
+            sender: DtmfSender::new(DtmfSenderConfig {
+                clock_rate,
+                // One packet per 20 ms send tick.
+                interval: clock_rate / 50,
+                ..DtmfSenderConfig::default()
+            }),
             duration,
             gap_ticks: (gap.as_millis() / 20) as u32,
             wait_ticks: 0,

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::config::{DtmfSource, LatchPolicy, SessionEvent};
-use super::{MediaSession, FRAME_TS, TICK};
+use super::{MediaSession, TICK};
 use crate::dtmf::{DtmfEnd, DtmfReceiverConfig};
 use crate::goertzel::InbandDigit;
 use crate::jitter::Playout;
@@ -99,7 +99,11 @@ impl MediaSession {
         self.stats.bytes_received += packet.payload.len() as u64;
         if self.remote_ssrc != Some(packet.ssrc) {
             self.remote_ssrc = Some(packet.ssrc);
-            self.rx_stats = Some(ReceiverStats::new(packet.ssrc, packet.sequence, 8000));
+            self.rx_stats = Some(ReceiverStats::new(
+                packet.ssrc,
+                packet.sequence,
+                self.codec.clock_rate(),
+            ));
             self.audio_base_ts = None;
         }
         if let Some(rx) = self.rx_stats.as_mut() {
@@ -112,7 +116,7 @@ impl MediaSession {
             // 20 ms of audio.
             let base = *self.audio_base_ts.get_or_insert(packet.timestamp);
             let offset = packet.timestamp.wrapping_sub(base) as i32;
-            let frame = offset.div_euclid(FRAME_TS as i32) as u16;
+            let frame = offset.div_euclid(self.frame_ts as i32) as u16;
             self.producer
                 .push(now, packet.ssrc, frame, packet.timestamp, packet.payload);
         } else {
@@ -165,7 +169,8 @@ impl MediaSession {
     /// Reports finished RFC 4733 presses.
     pub(super) fn drain_rfc4733(&mut self, now: Instant) {
         while let Some(d) = self.dtmf_rx.poll_digit() {
-            let length = Duration::from_micros(u64::from(d.duration) * 125);
+            let rate = u64::from(self.codec.clock_rate());
+            let length = Duration::from_micros(u64::from(d.duration) * 1_000_000 / rate);
             // A press finished by timeout ended about a timeout ago.
             let end = match d.end {
                 DtmfEnd::Timeout => now
@@ -203,15 +208,15 @@ impl MediaSession {
     pub(super) fn playout(&mut self, now: Instant) {
         let heard = match self.consumer.pop(&mut self.silence) {
             Playout::Frame { payload, .. } => {
-                let n = self.law.decode(payload, &mut self.pcm);
-                self.pcm[n..].fill(0);
+                // A payload the decoder refuses plays as silence; it is a
+                // peer's fault, counted, never fatal.
+                if !self.codec.decode(payload, &mut self.pcm) {
+                    self.stats.codec_errors += 1;
+                }
                 true
             }
-            // Silence stands in for lost frames: the recorder and the
-            // detector see the gap, and G.711 packet-loss concealment
-            // would only help a human listener.
             Playout::Concealment { .. } => {
-                self.pcm.fill(0);
+                self.codec.conceal(&mut self.pcm);
                 true
             }
             Playout::Empty => {

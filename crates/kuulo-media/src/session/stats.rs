@@ -110,6 +110,9 @@ pub struct SessionStats {
     pub jitter: u32,
     /// Frames played as concealment.
     pub concealed: u64,
+    /// Received payloads the decoder refused (played as silence), and
+    /// tone frames the encoder failed on.
+    pub codec_errors: u64,
     /// Send ticks skipped because the driver woke too late.
     pub ticks_skipped: u64,
     /// Packets dropped because the driver did not drain transmits.

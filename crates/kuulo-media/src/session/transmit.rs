@@ -4,8 +4,10 @@
 
 use std::net::SocketAddr;
 
-/// Largest datagram a session builds: a 20 ms G.711 packet is 172 bytes
-/// and a sender report with a CNAME under 330.
+/// Largest datagram a session builds: a 20 ms G.711 packet is 172 bytes,
+/// an Opus one at most 412 (frames are capped at
+/// [`MAX_FRAME_BYTES`](crate::opus::MAX_FRAME_BYTES)), and a sender
+/// report with a CNAME under 330.
 pub const MAX_DATAGRAM: usize = 512;
 /// Packets one call to `handle_timeout` can queue when it catches up a few
 /// ticks: audio, telephone-event and RTCP per tick.

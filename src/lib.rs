@@ -15,6 +15,7 @@
 //! See `docs/architecture.md` for how the layers fit together.
 
 pub mod engine;
+pub mod sim;
 pub mod tts;
 
 pub use kuulo_campaign as campaign;

@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kuulo_ivr::SurveyScript;
 use kuulo_media::sdp::{self, AudioCodec, MediaConfig, SessionDescription};
-use kuulo_media::session::{MediaSession, SessionConfig};
+use kuulo_media::session::{IdleMode, MediaSession, SessionConfig};
 use kuulo_sip::message::Uri;
 use kuulo_sip::transport::{Peer, Transmit};
 use kuulo_sip::ua::{CallHandle, EndReason, UaEvent, UserAgent};
@@ -236,6 +236,24 @@ impl SurveyEngine {
         self.pump(now);
     }
 
+    /// Hangs up one call: CANCEL while it rings (a dialler's ring
+    /// timeout), BYE once answered. The call ends through the usual path.
+    pub fn hangup(&mut self, now: Instant, h: CallHandle) {
+        if let Some(call) = self.calls.get_mut(&h) {
+            call.closing = true;
+            self.ua.hangup(now, h);
+            self.pump(now);
+        }
+    }
+
+    /// Whether a call has not been answered yet.
+    pub fn is_ringing(&self, h: CallHandle) -> bool {
+        matches!(
+            self.ua.call_state(h),
+            Some(kuulo_sip::ua::CallState::Calling | kuulo_sip::ua::CallState::Early)
+        )
+    }
+
     fn media_config(&mut self) -> MediaConfig {
         let mut m = MediaConfig::new(self.config.rtp.ip(), self.config.rtp.port());
         // The media session encodes G.711 only.
@@ -384,7 +402,7 @@ impl SurveyEngine {
             }
         };
         let seed = self.next_random();
-        let media = match new_session(now, &negotiated, seed) {
+        let media = match new_session(now, &negotiated, seed, self.config.media_idle) {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(error = %e, "cannot build media session");
@@ -419,7 +437,7 @@ impl SurveyEngine {
         };
         let seed = self.next_random();
         let started = result.and_then(|n| {
-            new_session(now, &n, seed)
+            new_session(now, &n, seed, self.config.media_idle)
                 .map(|m| (m, n))
                 .map_err(|e| e.to_string())
         });
@@ -467,7 +485,9 @@ impl SurveyEngine {
         call.end(now, &mut ctx);
         self.routes.retain(|_, c| *c != h);
         let disposition = match call.interp.outcome() {
-            Some(o) if !call.failed => o.disposition.into(),
+            // A call the survey never started on has no survey outcome, whatever
+            // the interpreter says after its hang-up: busy, no answer, failed.
+            Some(o) if call.started && !call.failed => o.disposition.into(),
             _ => unanswered_disposition(&reason, call.started),
         };
         let sip_status = match &reason {
@@ -518,8 +538,10 @@ fn new_session(
     now: Instant,
     negotiated: &sdp::Negotiated,
     seed: u64,
+    idle: IdleMode,
 ) -> Result<MediaSession, kuulo_media::session::SessionError> {
     let mut cfg = SessionConfig::new(negotiated, seed);
+    cfg.idle = idle;
     // The interpreter decides which key ends a recording (each record step
     // names its own); the session only reports keys.
     cfg.recording_stop_keys = String::new();

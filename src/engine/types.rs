@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use kuulo_campaign::Disposition;
 use kuulo_ivr::{AnswerValue, StepId};
 use kuulo_media::recording::Recording;
+use kuulo_media::session::IdleMode;
 use kuulo_media::session::{PacketKind, MAX_DATAGRAM};
 use kuulo_sip::ua::{CallHandle, EndReason, UaConfig};
 use thiserror::Error;
@@ -26,6 +27,10 @@ pub struct EngineConfig {
     /// Seed of SSRCs, sequence numbers and SDP session ids; should be
     /// random (the engine reads no randomness itself).
     pub seed: u64,
+    /// What calls send between prompts: silence (what trunks expect), or
+    /// nothing, which lets a listener (the simulated residents) tell where
+    /// a prompt ends.
+    pub media_idle: IdleMode,
 }
 
 impl EngineConfig {
@@ -39,6 +44,7 @@ impl EngineConfig {
             max_concurrent: 1000,
             accept_incoming: true,
             seed: 0x6b75_756c_6f00_0001,
+            media_idle: IdleMode::Silence,
         }
     }
 }
@@ -130,7 +136,7 @@ pub struct MediaDatagram {
 }
 
 impl MediaDatagram {
-    pub(super) fn copy_of(t: &kuulo_media::session::Transmit<'_>) -> MediaDatagram {
+    pub(crate) fn copy_of(t: &kuulo_media::session::Transmit<'_>) -> MediaDatagram {
         let len = t.contents.len().min(MAX_DATAGRAM);
         let mut buf = [0u8; MAX_DATAGRAM];
         buf[..len].copy_from_slice(&t.contents[..len]);

@@ -1,0 +1,338 @@
+//! Simulated residents: the callee population of `kuulo demo` and
+//! `kuulo bench`, answering survey calls with the same SIP and media stack
+//! a phone would use.
+//!
+//! Each resident has a persona drawn from configurable shares: busy, never
+//! answers, answers and declines, hangs up midway, presses a wrong key
+//! first, or leaves a voice answer. A resident follows the survey the way a
+//! person does, by listening: the engine sends no audio between prompts
+//! ([`IdleMode::Nothing`](kuulo_media::session::IdleMode)), so a pause in
+//! the RTP stream is the end of a prompt. To know what the pause asks for
+//! (a key? which keys are valid? a spoken answer?), each resident runs a
+//! shadow copy of the survey's [`Interpreter`] fed with the same keys, so
+//! it follows every branch and reprompt exactly, and it logs the answers it
+//! meant to give: a benchmark can check that none was lost.
+//!
+//! Sans-IO like every core: `handle_sip`, `handle_media`, `handle_timeout`
+//! in; `poll_sip_transmit`, `poll_media_transmit`, `poll_timeout` out. Each
+//! call gets its own RTP port, so media is routed by the port it arrives
+//! on.
+
+mod resident;
+
+use crate::engine::MediaDatagram;
+use bytes::Bytes;
+use kuulo_ivr::{AnswerValue, SurveyScript};
+use kuulo_media::prompt::EncodedPrompt;
+use kuulo_sip::transport::{Peer, Transmit};
+use kuulo_sip::ua::{CallHandle, UaConfig, UaEvent, UserAgent};
+use resident::{Persona, Resident};
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Shares of each behaviour, from 0 to 1; what is left answers and
+/// completes the survey.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shares {
+    /// Reject with 486 Busy Here.
+    pub busy: f64,
+    /// Ring and never answer (the caller cancels).
+    pub no_answer: f64,
+    /// Answer and decline the consent question.
+    pub decline: f64,
+    /// Answer, then hang up after one or two answers.
+    pub hang_up_midway: f64,
+    /// Of those who answer: press an invalid key once before a valid one.
+    pub wrong_key: f64,
+}
+
+impl Default for Shares {
+    fn default() -> Shares {
+        Shares {
+            busy: 0.1,
+            no_answer: 0.15,
+            decline: 0.1,
+            hang_up_midway: 0.1,
+            wrong_key: 0.2,
+        }
+    }
+}
+
+/// Settings of a [`ResidentPopulation`].
+#[derive(Debug, Clone)]
+pub struct PopulationConfig {
+    /// The population's SIP address.
+    pub sip: SocketAddr,
+    /// Address of the residents' RTP ports.
+    pub rtp_ip: IpAddr,
+    /// First RTP port; resident `i` uses `rtp_base + 2 i` (RTCP above it).
+    pub rtp_base: u16,
+    /// How many calls at once the population can take (ports reserved).
+    pub capacity: u16,
+    /// Behaviour shares.
+    pub shares: Shares,
+    /// Ringing time before an answer, uniformly between the two.
+    pub answer_delay: (Duration, Duration),
+    /// Time to think before pressing a key, uniformly between the two.
+    pub think_time: (Duration, Duration),
+    /// A pause this long in the engine's audio ends a prompt.
+    pub prompt_gap: Duration,
+    /// Seed of every random choice: the same seed gives the same residents.
+    pub seed: u64,
+}
+
+impl PopulationConfig {
+    /// Defaults: realistic delays, default shares.
+    pub fn new(sip: SocketAddr, rtp_ip: IpAddr, rtp_base: u16, capacity: u16) -> PopulationConfig {
+        PopulationConfig {
+            sip,
+            rtp_ip,
+            rtp_base,
+            capacity,
+            shares: Shares::default(),
+            answer_delay: (Duration::from_millis(500), Duration::from_secs(4)),
+            think_time: (Duration::from_millis(300), Duration::from_millis(1500)),
+            prompt_gap: Duration::from_millis(300),
+            seed: 1,
+        }
+    }
+}
+
+/// What the population did, for reports and checks.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PopulationStats {
+    /// INVITEs received.
+    pub calls: u64,
+    /// Rejected as busy.
+    pub busy: u64,
+    /// Left ringing.
+    pub no_answer: u64,
+    /// Answered.
+    pub answered: u64,
+    /// Declined consent.
+    pub declined: u64,
+    /// Hung up midway.
+    pub hung_up: u64,
+    /// Keys pressed (RFC 4733).
+    pub keys: u64,
+    /// Voice answers spoken.
+    pub voice_answers: u64,
+    /// Calls refused because every RTP port was taken.
+    pub refused_full: u64,
+}
+
+/// One answer a resident gave, by the SIP Call-ID of its call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GivenAnswer {
+    /// The call's SIP Call-ID.
+    pub call_id: String,
+    /// The question step.
+    pub question: String,
+    /// The answer the resident's shadow interpreter stored.
+    pub value: AnswerValue,
+}
+
+/// Many simulated residents behind one SIP address.
+#[derive(Debug)]
+pub struct ResidentPopulation {
+    config: PopulationConfig,
+    ua: UserAgent,
+    script: Arc<SurveyScript>,
+    voice: Arc<EncodedPrompt>,
+    residents: HashMap<CallHandle, Resident>,
+    by_port: HashMap<u16, CallHandle>,
+    free_ports: Vec<u16>,
+    answers: Vec<GivenAnswer>,
+    stats: PopulationStats,
+    rng: u64,
+}
+
+impl ResidentPopulation {
+    /// A population answering `script`'s survey; `voice` is what residents
+    /// say to an open question.
+    pub fn new(
+        config: PopulationConfig,
+        script: Arc<SurveyScript>,
+        voice: Arc<EncodedPrompt>,
+    ) -> Self {
+        let mut ua_config = UaConfig::new(config.sip);
+        ua_config.contact_user = "resident".into();
+        let free_ports = (0..config.capacity)
+            .rev()
+            .map(|i| config.rtp_base.wrapping_add(i.wrapping_mul(2)))
+            .collect();
+        ResidentPopulation {
+            rng: config.seed | 1,
+            ua: UserAgent::new(ua_config),
+            config,
+            script,
+            voice,
+            residents: HashMap::new(),
+            by_port: HashMap::new(),
+            free_ports,
+            answers: Vec::new(),
+            stats: PopulationStats::default(),
+        }
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &PopulationStats {
+        &self.stats
+    }
+
+    /// Every answer residents gave, in order.
+    pub fn answers(&self) -> &[GivenAnswer] {
+        &self.answers
+    }
+
+    /// Calls in progress.
+    pub fn call_count(&self) -> usize {
+        self.residents.len()
+    }
+
+    /// A SIP datagram for the population.
+    pub fn handle_sip(&mut self, now: Instant, from: Peer, data: Bytes) {
+        self.ua.handle_datagram(now, from, data);
+        self.pump(now);
+    }
+
+    /// An RTP or RTCP datagram that arrived at local port `port`.
+    pub fn handle_media(&mut self, now: Instant, port: u16, from: SocketAddr, data: &[u8]) {
+        let Some(h) = self.by_port.get(&(port & !1)).copied() else {
+            return;
+        };
+        if let Some(r) = self.residents.get_mut(&h) {
+            r.handle_media(now, from, data);
+        }
+        self.pump(now);
+    }
+
+    /// Runs every timer due by `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.ua.handle_timeout(now);
+        for r in self.residents.values_mut() {
+            r.handle_timeout(now, &mut self.ua);
+        }
+        self.pump(now);
+    }
+
+    /// When to call [`ResidentPopulation::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.residents
+            .values()
+            .filter_map(Resident::next_timeout)
+            .chain(self.ua.poll_timeout())
+            .min()
+    }
+
+    /// The next SIP datagram to send.
+    pub fn poll_sip_transmit(&mut self) -> Option<Transmit> {
+        self.ua.poll_transmit()
+    }
+
+    /// The next media datagram; send it from `source_port` (or the port
+    /// above it for RTCP, as the datagram's kind says).
+    pub fn poll_media_transmit(&mut self) -> Option<(u16, MediaDatagram)> {
+        for r in self.residents.values_mut() {
+            if let Some(d) = r.poll_media_transmit() {
+                return Some((r.port(), d));
+            }
+        }
+        None
+    }
+
+    fn next_random(&mut self) -> u64 {
+        resident::splitmix(&mut self.rng)
+    }
+
+    fn pump(&mut self, now: Instant) {
+        while let Some(ev) = self.ua.poll_event() {
+            match ev {
+                UaEvent::Incoming {
+                    call,
+                    call_id,
+                    offer,
+                    ..
+                } => self.on_incoming(now, call, call_id, offer),
+                UaEvent::Ended { call, .. } => {
+                    if let Some(mut r) = self.residents.remove(&call) {
+                        r.close(now);
+                        self.by_port.remove(&r.port());
+                        self.free_ports.push(r.port());
+                    }
+                }
+                _ => {}
+            }
+        }
+        for r in self.residents.values_mut() {
+            r.drain(now, &mut self.stats, &mut self.answers);
+        }
+    }
+
+    fn on_incoming(
+        &mut self,
+        now: Instant,
+        call: CallHandle,
+        call_id: String,
+        offer: Option<Bytes>,
+    ) {
+        self.stats.calls += 1;
+        let roll = (self.next_random() >> 11) as f64 / (1u64 << 53) as f64;
+        let s = self.config.shares;
+        let persona = if roll < s.busy {
+            Persona::Busy
+        } else if roll < s.busy + s.no_answer {
+            Persona::NoAnswer
+        } else {
+            let roll2 = (self.next_random() >> 11) as f64 / (1u64 << 53) as f64;
+            let roll3 = (self.next_random() >> 11) as f64 / (1u64 << 53) as f64;
+            Persona::Answers {
+                decline: roll2 < s.decline,
+                hang_up_after: (roll2 >= s.decline && roll2 < s.decline + s.hang_up_midway)
+                    .then_some(1 + (self.next_random() % 2) as usize),
+                wrong_key: roll3 < s.wrong_key,
+            }
+        };
+        match persona {
+            Persona::Busy => {
+                self.stats.busy += 1;
+                self.ua.reject(now, call, 486);
+                return;
+            }
+            Persona::NoAnswer => {
+                self.stats.no_answer += 1;
+                self.ua.ring(now, call, None);
+                return;
+            }
+            Persona::Answers { .. } => {}
+        }
+        let Some(port) = self.free_ports.pop() else {
+            self.stats.refused_full += 1;
+            self.ua.reject(now, call, 486);
+            return;
+        };
+        self.ua.ring(now, call, None);
+        let seed = self.next_random();
+        let delay = resident::between(self.config.answer_delay, seed);
+        let r = Resident::new(
+            resident::ResidentSetup {
+                call,
+                call_id,
+                persona,
+                port,
+                ip: self.config.rtp_ip,
+                offer,
+                answer_at: now + delay,
+                think_time: self.config.think_time,
+                prompt_gap: self.config.prompt_gap,
+                seed,
+            },
+            Arc::clone(&self.script),
+            Arc::clone(&self.voice),
+        );
+        self.by_port.insert(port, call);
+        self.residents.insert(call, r);
+    }
+}

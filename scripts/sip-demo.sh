@@ -4,6 +4,8 @@
 # summary. This is the main-job command until `kuulo demo` exists.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Building kuulo-media links Debian's libopus.
+bash scripts/install-deps.sh libopus-dev pkg-config
 cargo build --release --example uas --example uac
 port="${KUULO_DEMO_PORT:-5080}"
 target/release/examples/uas --bind "127.0.0.1:$port" --hold-secs 2 --max-calls 200 --run-secs 60 &

@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rates="${1:-1000 2000 4000 6000 8000 10000 12000}"
 secs="${2:-5}"
+bash scripts/install-deps.sh sip-tester libopus-dev pkg-config
 cargo build --release --example uas >/dev/null 2>&1
 port=5300
 for rate in $rates; do
@@ -28,6 +29,6 @@ for rate in $rates; do
   last=$(tail -1 /tmp/kuulo-rate.csv)
   ok=$(echo "$last" | awk -F';' '{print $16}')
   failed=$(echo "$last" | awk -F';' '{print $18}')
-  echo "rate=$rate calls=$calls sipp_exit=$code successful=$ok failed=$failed wall_s=$(echo "$end - $start" | bc) uas_cpu=$cpu $(grep 'uas summary' /tmp/kuulo-rate-uas.txt | sed 's/uas summary: //')"
+  echo "rate=$rate calls=$calls sipp_exit=$code successful=$ok failed=$failed wall_s=$(awk -v a="$start" -v b="$end" 'BEGIN {printf "%.2f", b - a}') uas_cpu=$cpu $(grep 'uas summary' /tmp/kuulo-rate-uas.txt | sed 's/uas summary: //')"
   if [ "$code" -ne 0 ]; then break; fi
 done

@@ -3,6 +3,8 @@
 //! wrong key, voice answer) shows up in the dispositions, and every answer a
 //! resident gave is the answer the engine stored for that call.
 
+mod support;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -20,15 +22,7 @@ use kuulo::sim::{PopulationConfig, ResidentPopulation};
 use kuulo::sip::message::Uri;
 use kuulo::sip::transport::Peer;
 use kuulo::sip::ua::CallHandle;
-
-fn tone(ms: u32, hz: f32, amplitude: f32) -> Vec<i16> {
-    (0..ms * 8)
-        .map(|i| (amplitude * (2.0 * std::f32::consts::PI * hz * i as f32 / 8000.0).sin()) as i16)
-        .collect()
-}
-
-/// A finished call: its handle, disposition and (question, answer) pairs.
-type Ended = (CallHandle, Disposition, Vec<(String, String)>);
+use support::{tone, Ended};
 
 fn addr(s: &str) -> SocketAddr {
     s.parse().unwrap()

@@ -106,6 +106,29 @@ pub struct RunSummary {
     pub media_send_dropped: u64,
 }
 
+/// What a driver-owning application does besides counting events: a
+/// dialler placing calls, a benchmark watching them.
+pub trait EngineApp {
+    /// Called for every [`EngineEvent`].
+    fn on_event(&mut self, _engine_event: &EngineEvent) {}
+    /// Called after every wake-up (place due calls, hang up those ringing
+    /// too long).
+    fn on_tick(&mut self, _engine: &mut SurveyEngine, _now: Instant) {}
+    /// The application's next deadline.
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
+}
+
+/// An [`EngineApp`] that only watches events.
+struct Watcher<F>(F);
+
+impl<F: FnMut(&EngineEvent)> EngineApp for Watcher<F> {
+    fn on_event(&mut self, event: &EngineEvent) {
+        (self.0)(event)
+    }
+}
+
 /// Runs the engine until `bounds` are reached or `shutdown` completes,
 /// then hangs up what is left. Every [`EngineEvent`] is passed to
 /// `on_event` as well as counted.
@@ -115,7 +138,27 @@ pub async fn run(
     store: &StoreWorker,
     bounds: Bounds,
     shutdown: impl Future<Output = ()>,
-    mut on_event: impl FnMut(&EngineEvent),
+    on_event: impl FnMut(&EngineEvent),
+) -> io::Result<RunSummary> {
+    run_app(
+        engine,
+        sockets,
+        store,
+        bounds,
+        shutdown,
+        &mut Watcher(on_event),
+    )
+    .await
+}
+
+/// [`run`] with an application that also acts on its own deadlines.
+pub async fn run_app(
+    engine: &mut SurveyEngine,
+    sockets: &EngineSockets,
+    store: &StoreWorker,
+    bounds: Bounds,
+    shutdown: impl Future<Output = ()>,
+    app: &mut impl EngineApp,
 ) -> io::Result<RunSummary> {
     let mut summary = RunSummary::default();
     let mut sip_buf = vec![0u8; MAX_MESSAGE_SIZE + 1];
@@ -124,7 +167,8 @@ pub async fn run(
     let mut stopping_since: Option<Instant> = None;
     tokio::pin!(shutdown);
     loop {
-        flush(engine, sockets, store, &mut summary, &mut on_event).await;
+        app.on_tick(engine, Instant::now());
+        flush(engine, sockets, store, &mut summary, app).await;
         let now = Instant::now();
         let bounds_reached = bounds.max_calls.is_some_and(|m| summary.ended >= m)
             || bounds.until.is_some_and(|t| now >= t);
@@ -138,8 +182,10 @@ pub async fn run(
                 return Ok(summary);
             }
         }
-        let mut deadline = engine
-            .poll_timeout()
+        let mut deadline = [engine.poll_timeout(), app.poll_timeout()]
+            .into_iter()
+            .flatten()
+            .min()
             .unwrap_or(now + Duration::from_secs(3600));
         if let Some(until) = bounds.until {
             deadline = deadline.min(until);
@@ -217,7 +263,7 @@ async fn flush(
     sockets: &EngineSockets,
     store: &StoreWorker,
     summary: &mut RunSummary,
-    on_event: &mut impl FnMut(&EngineEvent),
+    app: &mut impl EngineApp,
 ) {
     while let Some(t) = engine.poll_sip_transmit() {
         if t.destination.transport != Transport::Udp {
@@ -255,6 +301,6 @@ async fn flush(
                     .or_default() += 1;
             }
         }
-        on_event(&ev);
+        app.on_event(&ev);
     }
 }

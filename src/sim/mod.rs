@@ -18,6 +18,7 @@
 //! call gets its own RTP port, so media is routed by the port it arrives
 //! on.
 
+pub mod driver;
 mod resident;
 
 use crate::engine::MediaDatagram;

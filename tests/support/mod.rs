@@ -90,3 +90,19 @@ impl Drop for Proc {
         }
     }
 }
+
+/// 8 kHz samples of a sine: stands in for spoken prompts (no espeak-ng
+/// needed) and for a resident's voice.
+pub fn tone(ms: u32, hz: f32, amplitude: f32) -> Vec<i16> {
+    (0..ms * 8)
+        .map(|i| (amplitude * (2.0 * std::f32::consts::PI * hz * i as f32 / 8000.0).sin()) as i16)
+        .collect()
+}
+
+/// A finished call as the engine reported it: handle, disposition and its
+/// (question, answer) pairs.
+pub type Ended = (
+    kuulo::sip::ua::CallHandle,
+    kuulo::engine::Disposition,
+    Vec<(String, String)>,
+);

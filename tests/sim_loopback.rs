@@ -6,27 +6,19 @@
 mod support;
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use kuulo::campaign::Store;
-use kuulo::engine::driver::{run_app, Bounds, EngineApp, EngineSockets};
+use kuulo::engine::driver::{run_app, Bounds, EngineApp};
 use kuulo::engine::store::{campaign_for, StoreApplier, StoreWorker};
-use kuulo::engine::{
-    Disposition, EngineConfig, EngineEvent, LibraryError, PromptLibrary, SurveyEngine,
-};
+use kuulo::engine::{Disposition, EngineEvent, SurveyEngine};
 use kuulo::ivr::SurveyScript;
-use kuulo::media::prompt::EncodedPrompt;
-use kuulo::media::sdp::AudioCodec;
-use kuulo::media::session::IdleMode;
-use kuulo::sim::driver::PopulationSockets;
-use kuulo::sim::{GivenAnswer, PopulationConfig, ResidentPopulation, Shares};
 use kuulo::sip::message::Uri;
 use kuulo::sip::transport::Peer;
 use kuulo::sip::ua::CallHandle;
-use support::{tone, Ended};
+use support::{dialling_engine, Ended, Residents};
 
 /// Places `total` calls at a fixed rate and hangs up calls ringing too long.
 struct Dialler {
@@ -98,47 +90,11 @@ fn engine_dials_simulated_residents_over_loopback() {
     let dir = tempfile::tempdir().unwrap();
 
     // The residents, on their own thread and runtime.
-    let rtp_base = 40_000 + (std::process::id() % 40) as u16 * 200;
-    let (addr_tx, addr_rx) = std::sync::mpsc::channel::<SocketAddr>();
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let pop_script = Arc::clone(&script);
-    let residents =
-        std::thread::spawn(move || -> (Vec<GivenAnswer>, kuulo::sim::PopulationStats) {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let ip = "127.0.0.1".parse().unwrap();
-                let sockets =
-                    PopulationSockets::bind("127.0.0.1:0".parse().unwrap(), ip, rtp_base, 40)
-                        .expect("bind the residents' ports");
-                let sip = sockets.sip_addr().unwrap();
-                let mut cfg = PopulationConfig::new(sip, ip, rtp_base, 40);
-                cfg.seed = 7;
-                cfg.answer_delay = (Duration::from_millis(200), Duration::from_secs(1));
-                cfg.think_time = (Duration::from_millis(100), Duration::from_millis(400));
-                cfg.shares = Shares {
-                    busy: 0.1,
-                    no_answer: 0.1,
-                    decline: 0.1,
-                    hang_up_midway: 0.1,
-                    wrong_key: 0.2,
-                };
-                let voice =
-                    EncodedPrompt::from_samples(&tone(1200, 440.0, 8000.0), AudioCodec::Pcmu)
-                        .unwrap();
-                let mut pop = ResidentPopulation::new(cfg, pop_script, Arc::new(voice));
-                addr_tx.send(sip).unwrap();
-                kuulo::sim::driver::run(&mut pop, sockets, async {
-                    let _ = stop_rx.await;
-                })
-                .await
-                .unwrap();
-                (pop.answers().to_vec(), pop.stats().clone())
-            })
-        });
-    let pop_sip = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let residents = Residents::start(
+        Arc::clone(&script),
+        40_000 + (std::process::id() % 40) as u16 * 200,
+    );
+    let pop_sip = residents.sip;
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -146,21 +102,7 @@ fn engine_dials_simulated_residents_over_loopback() {
         .unwrap();
     let total = 20;
     let dialler = rt.block_on(async {
-        let sockets = EngineSockets::bind(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
-        .unwrap();
-        let prompts = PromptLibrary::build(&script, |_, _, _| {
-            Ok::<_, LibraryError>(tone(300, 600.0, 6000.0))
-        })
-        .unwrap();
-        let mut config =
-            EngineConfig::new(sockets.sip_addr().unwrap(), sockets.rtp_addr().unwrap());
-        config.accept_incoming = false;
-        config.media_idle = IdleMode::Nothing;
-        let mut engine = SurveyEngine::new(config, Arc::clone(&script), Arc::new(prompts));
+        let (mut engine, sockets) = dialling_engine(&script).await;
         let mut store = Store::open(dir.path().join("results.sqlite")).unwrap();
         let campaign = campaign_for(&mut store, &script.id, &script.title).unwrap();
         let worker =
@@ -195,8 +137,7 @@ fn engine_dials_simulated_residents_over_loopback() {
         assert_eq!(report.errors, 0);
         dialler
     });
-    let _ = stop_tx.send(());
-    let (given, stats) = residents.join().unwrap();
+    let (given, stats) = residents.stop();
 
     assert_eq!(dialler.ended.len(), total, "every call ended: {stats:?}");
     assert_eq!(stats.calls as usize, total);

@@ -35,6 +35,7 @@
 //! the cost of a socket (and a wake-up source) per call.
 
 mod call;
+pub mod campaign;
 pub mod driver;
 mod prompts;
 pub mod store;
@@ -55,6 +56,7 @@ use kuulo_sip::transport::{Peer, Transmit};
 use kuulo_sip::ua::{CallHandle, EndReason, UaEvent, UserAgent};
 
 use call::{Call, Ctx};
+use kuulo_campaign::CallId;
 pub use kuulo_campaign::Disposition;
 pub use prompts::{LibraryError, PromptLibrary};
 pub use types::{EngineConfig, EngineError, EngineEvent, MediaDatagram, StoreOp};
@@ -200,14 +202,44 @@ impl SurveyEngine {
         target: Uri,
         destination: Peer,
     ) -> Result<CallHandle, EngineError> {
-        if self.calls.len() >= self.config.max_concurrent {
-            return Err(EngineError::Full(self.config.max_concurrent));
-        }
-        let offer = sdp::build_offer(&self.media_config());
         let number = target
             .as_sip()
             .and_then(|u| u.user_unescaped())
             .filter(|u| kuulo_campaign::check_e164(u).is_ok());
+        self.place(now, target, destination, |call| StoreOp::CallStarted {
+            call,
+            number,
+        })
+    }
+
+    /// Like [`SurveyEngine::place_call`], for a call a campaign dialler has
+    /// already recorded in the store (so the attempt counts before the
+    /// INVITE leaves): answers go under `store_call`, and the call's end is
+    /// the dialler's to write, with its retry.
+    pub fn place_campaign_call(
+        &mut self,
+        now: Instant,
+        target: Uri,
+        destination: Peer,
+        store_call: CallId,
+    ) -> Result<CallHandle, EngineError> {
+        self.place(now, target, destination, |call| StoreOp::CallAdopted {
+            call,
+            id: store_call,
+        })
+    }
+
+    fn place(
+        &mut self,
+        now: Instant,
+        target: Uri,
+        destination: Peer,
+        started: impl FnOnce(CallHandle) -> StoreOp,
+    ) -> Result<CallHandle, EngineError> {
+        if self.calls.len() >= self.config.max_concurrent {
+            return Err(EngineError::Full(self.config.max_concurrent));
+        }
+        let offer = sdp::build_offer(&self.media_config());
         let h = self
             .ua
             .invite(now, target, destination, Bytes::from(offer.to_string()));
@@ -215,8 +247,7 @@ impl SurveyEngine {
         let call = Call::new(h, &sip_call_id, Arc::clone(&self.script), Some(offer));
         tracing::info!(parent: &call.span, "calling");
         self.calls.insert(h, call);
-        self.store_ops
-            .push_back(StoreOp::CallStarted { call: h, number });
+        self.store_ops.push_back(started(h));
         self.pump(now);
         Ok(h)
     }

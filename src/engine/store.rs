@@ -2,7 +2,7 @@
 //! thread of its own so SQLite commits and WAV writes never delay the
 //! media clock of the shard.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::thread::JoinHandle;
@@ -84,6 +84,8 @@ pub struct StoreApplier {
     /// The store's pseudonymous id of each live call, and the resident's
     /// number (needed only to honour an opt-out; never written).
     calls: HashMap<CallHandle, (CallId, Option<String>)>,
+    /// Calls a campaign dialler recorded and will finish itself.
+    adopted: HashSet<CallHandle>,
     report: StoreReport,
 }
 
@@ -95,6 +97,7 @@ impl StoreApplier {
             campaign,
             recordings,
             calls: HashMap::new(),
+            adopted: HashSet::new(),
             report: StoreReport::default(),
         }
     }
@@ -128,6 +131,10 @@ impl StoreApplier {
                 tracing::info!(store_call_id = %id, "call recorded");
                 self.calls.insert(call, (id, number));
                 self.report.calls += 1;
+            }
+            StoreOp::CallAdopted { call, id } => {
+                self.calls.insert(call, (id, None));
+                self.adopted.insert(call);
             }
             StoreOp::Answer {
                 call,
@@ -180,6 +187,10 @@ impl StoreApplier {
                     .calls
                     .remove(&call)
                     .ok_or(StoreWriteError::UnknownCall)?;
+                if self.adopted.remove(&call) {
+                    // The campaign dialler writes the end with the retry.
+                    return Ok(());
+                }
                 self.store
                     .finish_call(&id, disposition, sip_status, language.as_deref(), now)?;
             }

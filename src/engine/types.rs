@@ -3,7 +3,7 @@
 
 use std::net::SocketAddr;
 
-use kuulo_campaign::Disposition;
+use kuulo_campaign::{CallId, Disposition};
 use kuulo_ivr::{AnswerValue, StepId};
 use kuulo_media::recording::Recording;
 use kuulo_media::session::IdleMode;
@@ -62,6 +62,14 @@ pub enum StoreOp {
         /// target (outbound) carries one; it is only ever stored as a
         /// keyed hash. `None` records the call anonymously.
         number: Option<String>,
+    },
+    /// An outbound campaign call the dialler already recorded: answers go
+    /// under `id`, and the dialler writes the call's end (with its retry).
+    CallAdopted {
+        /// The call.
+        call: CallHandle,
+        /// The store's id for it.
+        id: CallId,
     },
     /// An answer was given; store it at once so a hang-up keeps it.
     Answer {

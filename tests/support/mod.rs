@@ -106,3 +106,99 @@ pub type Ended = (
     kuulo::engine::Disposition,
     Vec<(String, String)>,
 );
+
+/// Simulated residents answering on loopback, on a thread and runtime of
+/// their own (as a separate process would), until [`Residents::stop`].
+pub struct Residents {
+    /// Their SIP address.
+    pub sip: std::net::SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<(Vec<kuulo::sim::GivenAnswer>, kuulo::sim::PopulationStats)>,
+}
+
+impl Residents {
+    /// Starts 40 residents' worth of ports from `rtp_base` answering
+    /// `script`, with quick answers and every persona represented.
+    pub fn start(script: std::sync::Arc<kuulo::ivr::SurveyScript>, rtp_base: u16) -> Residents {
+        use kuulo::media::prompt::EncodedPrompt;
+        use kuulo::media::sdp::AudioCodec;
+        use kuulo::sim::driver::PopulationSockets;
+        use kuulo::sim::{PopulationConfig, ResidentPopulation, Shares};
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let ip = "127.0.0.1".parse().unwrap();
+                let sockets =
+                    PopulationSockets::bind("127.0.0.1:0".parse().unwrap(), ip, rtp_base, 40)
+                        .expect("bind the residents' ports");
+                let sip = sockets.sip_addr().unwrap();
+                let mut cfg = PopulationConfig::new(sip, ip, rtp_base, 40);
+                cfg.seed = 7;
+                cfg.answer_delay = (Duration::from_millis(200), Duration::from_secs(1));
+                cfg.think_time = (Duration::from_millis(100), Duration::from_millis(400));
+                cfg.shares = Shares {
+                    busy: 0.1,
+                    no_answer: 0.1,
+                    decline: 0.1,
+                    hang_up_midway: 0.1,
+                    wrong_key: 0.2,
+                };
+                let voice =
+                    EncodedPrompt::from_samples(&tone(1200, 440.0, 8000.0), AudioCodec::Pcmu)
+                        .unwrap();
+                let mut pop = ResidentPopulation::new(cfg, script, std::sync::Arc::new(voice));
+                addr_tx.send(sip).unwrap();
+                kuulo::sim::driver::run(&mut pop, sockets, async {
+                    let _ = stop_rx.await;
+                })
+                .await
+                .unwrap();
+                (pop.answers().to_vec(), pop.stats().clone())
+            })
+        });
+        let sip = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+        Residents { sip, stop, thread }
+    }
+
+    /// Stops them; what they answered, and their counters.
+    pub fn stop(self) -> (Vec<kuulo::sim::GivenAnswer>, kuulo::sim::PopulationStats) {
+        let _ = self.stop.send(());
+        self.thread.join().unwrap()
+    }
+}
+
+/// An outbound survey engine on loopback whose prompts are short tones,
+/// sending nothing between prompts so simulated residents hear where each
+/// ends. Call inside a tokio runtime.
+pub async fn dialling_engine(
+    script: &std::sync::Arc<kuulo::ivr::SurveyScript>,
+) -> (
+    kuulo::engine::SurveyEngine,
+    kuulo::engine::driver::EngineSockets,
+) {
+    use kuulo::engine::{EngineConfig, LibraryError, PromptLibrary, SurveyEngine};
+    let sockets = kuulo::engine::driver::EngineSockets::bind(
+        "127.0.0.1:0".parse().unwrap(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let prompts = PromptLibrary::build(script, |_, _, _| {
+        Ok::<_, LibraryError>(tone(300, 600.0, 6000.0))
+    })
+    .unwrap();
+    let mut config = EngineConfig::new(sockets.sip_addr().unwrap(), sockets.rtp_addr().unwrap());
+    config.accept_incoming = false;
+    config.media_idle = kuulo::media::session::IdleMode::Nothing;
+    let engine = SurveyEngine::new(
+        config,
+        std::sync::Arc::clone(script),
+        std::sync::Arc::new(prompts),
+    );
+    (engine, sockets)
+}

@@ -1,0 +1,197 @@
+//! The campaign dialler as an [`EngineApp`]: the kuulo-campaign `Dialer`
+//! decides who to call and when, the engine places and runs the calls.
+//!
+//! Each attempt is recorded in the store by `run::dial_next` *before* the
+//! INVITE leaves (so a crash never lets a contact be called more often than
+//! its retry policy allows); the engine adopts that call id for the
+//! answers, and the call's end is written here with its retry time, in one
+//! transaction, by `run::finish`.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use kuulo_campaign::run::{dial_next, finish};
+use kuulo_campaign::{CallId, CampaignId, Dialer, Disposition, Store};
+use kuulo_sip::message::Uri;
+use kuulo_sip::transport::Peer;
+use kuulo_sip::ua::{CallHandle, EndReason};
+
+use super::driver::EngineApp;
+use super::{EngineEvent, SurveyEngine};
+
+/// A call placed for the campaign.
+#[derive(Debug)]
+struct Placed {
+    store_call: CallId,
+    e164: String,
+    since: Instant,
+}
+
+/// Drives a [`Dialer`] through a [`SurveyEngine`].
+#[derive(Debug)]
+pub struct CampaignDialler {
+    store: Store,
+    campaign: CampaignId,
+    dialer: Dialer,
+    trunk: Peer,
+    trunk_host: String,
+    ring_timeout: Duration,
+    calls: HashMap<CallHandle, Placed>,
+    errors: u64,
+}
+
+impl CampaignDialler {
+    /// Calls go to `trunk` as `sip:<E.164>@<trunk_host>`; calls still
+    /// ringing after `ring_timeout` are cancelled (no answer). `store` is
+    /// the dialler's own connection to the results database.
+    pub fn new(
+        store: Store,
+        campaign: CampaignId,
+        dialer: Dialer,
+        trunk: Peer,
+        trunk_host: impl Into<String>,
+        ring_timeout: Duration,
+    ) -> CampaignDialler {
+        CampaignDialler {
+            store,
+            campaign,
+            dialer,
+            trunk,
+            trunk_host: trunk_host.into(),
+            ring_timeout,
+            calls: HashMap::new(),
+            errors: 0,
+        }
+    }
+
+    /// Every contact reached a final state and no call is under way.
+    pub fn is_finished(&self) -> bool {
+        self.calls.is_empty() && self.dialer.is_finished()
+    }
+
+    /// The dialler, for its figures.
+    pub fn dialer(&self) -> &Dialer {
+        &self.dialer
+    }
+
+    /// Store writes that failed (each is logged).
+    pub fn errors(&self) -> u64 {
+        self.errors
+    }
+
+    fn end(&mut self, call: CallHandle, disposition: Disposition, sip_status: Option<u16>) {
+        let Some(p) = self.calls.remove(&call) else {
+            return;
+        };
+        let now = SystemTime::now();
+        if let Err(e) = finish(
+            &mut self.store,
+            &mut self.dialer,
+            &p.store_call,
+            &p.e164,
+            disposition,
+            sip_status,
+            None,
+            now,
+        ) {
+            self.errors += 1;
+            tracing::error!(error = %e, "could not store a call's end");
+        }
+    }
+}
+
+impl EngineApp for CampaignDialler {
+    fn on_event(&mut self, event: &EngineEvent) {
+        if let EngineEvent::CallEnded {
+            call,
+            disposition,
+            reason,
+            ..
+        } = event
+        {
+            let sip_status = match reason {
+                EndReason::Rejected { status, .. } => Some(*status),
+                EndReason::Timeout => Some(408),
+                EndReason::Cancelled => Some(487),
+                _ => None,
+            };
+            self.end(*call, *disposition, sip_status);
+        }
+    }
+
+    fn on_tick(&mut self, engine: &mut SurveyEngine, now: Instant) {
+        let overdue: Vec<CallHandle> = self
+            .calls
+            .iter()
+            .filter(|(h, p)| now >= p.since + self.ring_timeout && engine.is_ringing(**h))
+            .map(|(h, _)| *h)
+            .collect();
+        for h in overdue {
+            engine.hangup(now, h);
+        }
+        loop {
+            let order = match dial_next(
+                &mut self.store,
+                self.campaign,
+                &mut self.dialer,
+                SystemTime::now(),
+            ) {
+                Ok(Some(order)) => order,
+                Ok(None) => break,
+                Err(e) => {
+                    self.errors += 1;
+                    tracing::error!(error = %e, "the dialler could not read or write the store");
+                    break;
+                }
+            };
+            let (order, store_call) = order;
+            let target = Uri::parse(&format!("sip:{}@{}", order.e164, self.trunk_host));
+            let placed = target.map_err(|e| e.to_string()).and_then(|t| {
+                engine
+                    .place_campaign_call(now, t, self.trunk, store_call.clone())
+                    .map_err(|e| e.to_string())
+            });
+            match placed {
+                Ok(h) => {
+                    self.calls.insert(
+                        h,
+                        Placed {
+                            store_call,
+                            e164: order.e164,
+                            since: now,
+                        },
+                    );
+                }
+                Err(why) => {
+                    tracing::warn!(%why, "could not place a call");
+                    let h = CallHandle(u64::MAX);
+                    self.calls.insert(
+                        h,
+                        Placed {
+                            store_call,
+                            e164: order.e164,
+                            since: now,
+                        },
+                    );
+                    self.end(h, Disposition::Failed, None);
+                    break;
+                }
+            }
+        }
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        let now_wall = SystemTime::now();
+        let now = Instant::now();
+        let dial = self
+            .dialer
+            .poll_timeout()
+            .map(|t| now + t.duration_since(now_wall).unwrap_or(Duration::ZERO));
+        let ring = self
+            .calls
+            .values()
+            .map(|p| p.since + self.ring_timeout)
+            .min();
+        [dial, ring].into_iter().flatten().min()
+    }
+}

@@ -89,10 +89,11 @@ fn engine_dials_simulated_residents_over_loopback() {
     let script = Arc::new(SurveyScript::load(&script_path).unwrap());
     let dir = tempfile::tempdir().unwrap();
 
-    // The residents, on their own thread and runtime.
+    // The residents, on their own thread and runtime, on fixed ports below
+    // the kernel's ephemeral range (32768 up) so no port-0 socket takes them.
     let residents = Residents::start(
         Arc::clone(&script),
-        40_000 + (std::process::id() % 40) as u16 * 200,
+        20_000 + (std::process::id() % 25) as u16 * 200,
     );
     let pop_sip = residents.sip;
 

@@ -28,7 +28,8 @@ use kuulo_media::prompt::EncodedPrompt;
 use kuulo_sip::transport::{Peer, Transmit};
 use kuulo_sip::ua::{CallHandle, UaConfig, UaEvent, UserAgent};
 use resident::{Persona, Resident};
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -145,6 +146,12 @@ pub struct ResidentPopulation {
     residents: HashMap<CallHandle, Resident>,
     by_port: HashMap<u16, CallHandle>,
     free_ports: Vec<u16>,
+    /// Residents an input reached since the last pump: only they are
+    /// drained, so a packet costs one resident's work, not the population's.
+    touched: Vec<CallHandle>,
+    /// Each resident's next deadline (stale entries are skipped).
+    timers: BinaryHeap<Reverse<(Instant, CallHandle)>>,
+    media_out: VecDeque<(u16, MediaDatagram)>,
     answers: Vec<GivenAnswer>,
     stats: PopulationStats,
     rng: u64,
@@ -173,6 +180,9 @@ impl ResidentPopulation {
             residents: HashMap::new(),
             by_port: HashMap::new(),
             free_ports,
+            touched: Vec::new(),
+            timers: BinaryHeap::new(),
+            media_out: VecDeque::new(),
             answers: Vec::new(),
             stats: PopulationStats::default(),
         }
@@ -206,6 +216,7 @@ impl ResidentPopulation {
         };
         if let Some(r) = self.residents.get_mut(&h) {
             r.handle_media(now, from, data);
+            self.touched.push(h);
         }
         self.pump(now);
     }
@@ -213,19 +224,26 @@ impl ResidentPopulation {
     /// Runs every timer due by `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.ua.handle_timeout(now);
-        for r in self.residents.values_mut() {
-            r.handle_timeout(now, &mut self.ua);
+        while let Some(&Reverse((at, h))) = self.timers.peek() {
+            if at > now {
+                break;
+            }
+            self.timers.pop();
+            if let Some(r) = self.residents.get_mut(&h) {
+                if r.scheduled == Some(at) {
+                    r.scheduled = None;
+                    r.handle_timeout(now, &mut self.ua);
+                    self.touched.push(h);
+                }
+            }
         }
         self.pump(now);
     }
 
     /// When to call [`ResidentPopulation::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.residents
-            .values()
-            .filter_map(Resident::next_timeout)
-            .chain(self.ua.poll_timeout())
-            .min()
+        let own = self.timers.peek().map(|Reverse((at, _))| *at);
+        [own, self.ua.poll_timeout()].into_iter().flatten().min()
     }
 
     /// The next SIP datagram to send.
@@ -236,12 +254,7 @@ impl ResidentPopulation {
     /// The next media datagram; send it from `source_port` (or the port
     /// above it for RTCP, as the datagram's kind says).
     pub fn poll_media_transmit(&mut self) -> Option<(u16, MediaDatagram)> {
-        for r in self.residents.values_mut() {
-            if let Some(d) = r.poll_media_transmit() {
-                return Some((r.port(), d));
-            }
-        }
-        None
+        self.media_out.pop_front()
     }
 
     fn next_random(&mut self) -> u64 {
@@ -267,8 +280,21 @@ impl ResidentPopulation {
                 _ => {}
             }
         }
-        for r in self.residents.values_mut() {
+        for h in std::mem::take(&mut self.touched) {
+            let Some(r) = self.residents.get_mut(&h) else {
+                continue;
+            };
             r.drain(now, &mut self.stats, &mut self.answers);
+            while let Some(d) = r.poll_media_transmit() {
+                self.media_out.push_back((r.port(), d));
+            }
+            let next = r.next_timeout();
+            if next.is_some() && next != r.scheduled {
+                r.scheduled = next;
+                if let Some(at) = next {
+                    self.timers.push(Reverse((at, h)));
+                }
+            }
         }
     }
 
@@ -335,5 +361,6 @@ impl ResidentPopulation {
         );
         self.by_port.insert(port, call);
         self.residents.insert(call, r);
+        self.touched.push(call);
     }
 }

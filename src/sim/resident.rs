@@ -89,6 +89,8 @@ pub(super) struct Resident {
     acts: VecDeque<(Instant, Act)>,
     heard_since_pause: bool,
     counted_answer: bool,
+    /// The deadline the population's timer heap holds for this resident.
+    pub(super) scheduled: Option<Instant>,
     rng: u64,
 }
 
@@ -125,6 +127,7 @@ impl Resident {
             acts: VecDeque::from([(answer_at, Act::Answer)]),
             heard_since_pause: false,
             counted_answer: false,
+            scheduled: None,
         }
     }
 

@@ -201,25 +201,12 @@ impl Transaction {
         let invite = request.method == Method::Invite;
         let request_bytes = request.to_bytes();
         sink.send(peer, request_bytes.clone());
-        let mut t = Transaction {
-            id,
-            key,
-            state: if invite {
-                State::Calling
-            } else {
-                State::Trying
-            },
-            invite,
-            request,
-            request_bytes,
-            last_response: None,
-            ack: None,
-            peer,
-            timers: TimerTable::default(),
-            scheduled: None,
-            interval: config.t1,
-            config,
+        let state = if invite {
+            State::Calling
+        } else {
+            State::Trying
         };
+        let mut t = Transaction::new(id, key, state, request, request_bytes, peer, config);
         if !peer.transport.is_reliable() {
             t.timers
                 .set(if invite { Timer::A } else { Timer::E }, now, config.t1);
@@ -240,18 +227,30 @@ impl Transaction {
         peer: Peer,
         config: TimerConfig,
     ) -> Transaction {
-        let invite = request.method == Method::Invite;
+        let state = if request.method == Method::Invite {
+            State::Proceeding
+        } else {
+            State::Trying
+        };
+        Transaction::new(id, key, state, request, Bytes::new(), peer, config)
+    }
+
+    fn new(
+        id: TransactionId,
+        key: TransactionKey,
+        state: State,
+        request: Request,
+        request_bytes: Bytes,
+        peer: Peer,
+        config: TimerConfig,
+    ) -> Transaction {
         Transaction {
             id,
             key,
-            state: if invite {
-                State::Proceeding
-            } else {
-                State::Trying
-            },
-            invite,
+            state,
+            invite: request.method == Method::Invite,
             request,
-            request_bytes: Bytes::new(),
+            request_bytes,
             last_response: None,
             ack: None,
             peer,

@@ -294,12 +294,8 @@ impl SurveyEngine {
     }
 
     fn next_random(&mut self) -> u64 {
-        // SplitMix64: spreads the configured seed over every call.
-        self.rng = self.rng.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
+        // Spreads the configured seed over every call.
+        kuulo_media::session::splitmix(&mut self.rng)
     }
 
     fn route(&self, from: SocketAddr, data: &[u8]) -> Option<CallHandle> {

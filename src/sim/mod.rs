@@ -261,6 +261,11 @@ impl ResidentPopulation {
         resident::splitmix(&mut self.rng)
     }
 
+    /// A uniform draw from [0, 1), to compare with a share.
+    fn next_unit(&mut self) -> f64 {
+        (self.next_random() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
     fn pump(&mut self, now: Instant) {
         while let Some(ev) = self.ua.poll_event() {
             match ev {
@@ -306,15 +311,15 @@ impl ResidentPopulation {
         offer: Option<Bytes>,
     ) {
         self.stats.calls += 1;
-        let roll = (self.next_random() >> 11) as f64 / (1u64 << 53) as f64;
+        let roll = self.next_unit();
         let s = self.config.shares;
         let persona = if roll < s.busy {
             Persona::Busy
         } else if roll < s.busy + s.no_answer {
             Persona::NoAnswer
         } else {
-            let roll2 = (self.next_random() >> 11) as f64 / (1u64 << 53) as f64;
-            let roll3 = (self.next_random() >> 11) as f64 / (1u64 << 53) as f64;
+            let roll2 = self.next_unit();
+            let roll3 = self.next_unit();
             Persona::Answers {
                 decline: roll2 < s.decline,
                 hang_up_after: (roll2 >= s.decline && roll2 < s.decline + s.hang_up_midway)

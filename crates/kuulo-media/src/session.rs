@@ -50,7 +50,7 @@ pub use stats::{IntervalHistogram, SessionStats};
 pub use transmit::{PacketKind, Transmit, MAX_DATAGRAM};
 
 use codec::{Codec, RxSilence};
-use config::splitmix;
+pub use config::splitmix;
 use dedup::Dedup;
 use dtmf_out::DtmfOut;
 use transmit::TransmitQueue;

@@ -117,7 +117,7 @@ const OPUS_MAX_PAYLOAD: usize = 640;
 
 /// SplitMix64: spreads one seed into independent-looking values, so a
 /// driver hands each session a single random number.
-pub(crate) fn splitmix(state: &mut u64) -> u64 {
+pub fn splitmix(state: &mut u64) -> u64 {
     *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
     let mut z = *state;
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);

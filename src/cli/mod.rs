@@ -10,7 +10,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod call;
+mod campaign;
 mod check;
+mod demo;
+mod dial;
+mod privacy;
+mod report;
+mod residents;
 mod runtime;
 mod serve;
 mod synth;
@@ -44,6 +50,19 @@ pub enum Command {
     Serve(serve::Args),
     /// Place one call and run a survey on it (to try a script on a phone).
     Call(call::Args),
+    /// The whole job on loopback: call 1,000 simulated residents with the
+    /// digital-services survey and print the report.
+    Demo(demo::Args),
+    /// Run a calling campaign: import contacts, dial, run the survey.
+    Campaign(Box<campaign::Args>),
+    /// Simulated residents answering survey calls: a fake phone network.
+    Residents(residents::Args),
+    /// Print a campaign's funnel and answers; write HTML, CSV and JSON reports.
+    Report(report::Args),
+    /// Delete numbers and recordings past their retention date.
+    Purge(privacy::PurgeArgs),
+    /// Show (export) or erase everything held about one phone number.
+    Person(privacy::PersonArgs),
 }
 
 /// Parses the command line, runs the subcommand and returns its exit code.
@@ -55,6 +74,12 @@ pub fn run() -> ExitCode {
         Command::Synth(args) => synth::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Call(args) => call::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Campaign(args) => campaign::run(*args),
+        Command::Residents(args) => residents::run(args),
+        Command::Report(args) => report::run(args),
+        Command::Purge(args) => privacy::run_purge(args),
+        Command::Person(args) => privacy::run_person(args),
     }
 }
 

@@ -22,6 +22,8 @@ pub struct Prepared {
     pub prompts: Arc<PromptLibrary>,
     /// The results store's thread.
     pub store: StoreWorker,
+    /// The survey's campaign in the store.
+    pub campaign: kuulo::campaign::CampaignId,
 }
 
 /// Loads and checks the script (printing its findings if it cannot run),
@@ -56,6 +58,7 @@ pub fn prepare(
         script: Arc::new(script),
         prompts: Arc::new(prompts),
         store,
+        campaign,
     })
 }
 

@@ -7,7 +7,8 @@
 //! answers, and the call's end is written here with its retry time, in one
 //! transaction, by `run::finish`.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::time::{Duration, Instant, SystemTime};
 
 use kuulo_campaign::run::{dial_next, finish};
@@ -24,7 +25,6 @@ use super::{EngineEvent, SurveyEngine};
 struct Placed {
     store_call: CallId,
     e164: String,
-    since: Instant,
 }
 
 /// Drives a [`Dialer`] through a [`SurveyEngine`].
@@ -37,7 +37,13 @@ pub struct CampaignDialler {
     trunk_host: String,
     ring_timeout: Duration,
     calls: HashMap<CallHandle, Placed>,
+    /// When each placed call's ring timeout falls due, earliest first: a
+    /// wake-up looks only at the calls whose time has come, never at all
+    /// of them (thousands of calls, a wake-up per packet).
+    ring_deadlines: BinaryHeap<Reverse<(Instant, CallHandle)>>,
     errors: u64,
+    /// Set by [`stop_dialling`](Self::stop_dialling): no new calls.
+    draining: bool,
 }
 
 impl CampaignDialler {
@@ -60,13 +66,32 @@ impl CampaignDialler {
             trunk_host: trunk_host.into(),
             ring_timeout,
             calls: HashMap::new(),
+            ring_deadlines: BinaryHeap::new(),
             errors: 0,
+            draining: false,
         }
     }
 
     /// Every contact reached a final state and no call is under way.
     pub fn is_finished(&self) -> bool {
         self.calls.is_empty() && self.dialer.is_finished()
+    }
+
+    /// Places no new call; calls under way run to their end, after which
+    /// the run is done (the first Ctrl-C of `kuulo campaign run`). The
+    /// contacts not yet called stay in the store's queue for the next run.
+    pub fn stop_dialling(&mut self) {
+        self.draining = true;
+    }
+
+    /// Whether [`stop_dialling`](Self::stop_dialling) was called.
+    pub fn is_draining(&self) -> bool {
+        self.draining
+    }
+
+    /// Calls placed and not yet ended.
+    pub fn active_calls(&self) -> usize {
+        self.calls.len()
     }
 
     /// The dialler, for its figures.
@@ -120,16 +145,16 @@ impl EngineApp for CampaignDialler {
     }
 
     fn on_tick(&mut self, engine: &mut SurveyEngine, now: Instant) {
-        let overdue: Vec<CallHandle> = self
-            .calls
-            .iter()
-            .filter(|(h, p)| now >= p.since + self.ring_timeout && engine.is_ringing(**h))
-            .map(|(h, _)| *h)
-            .collect();
-        for h in overdue {
-            engine.hangup(now, h);
+        while let Some(&Reverse((due, h))) = self.ring_deadlines.peek() {
+            if due > now {
+                break;
+            }
+            self.ring_deadlines.pop();
+            if self.calls.contains_key(&h) && engine.is_ringing(h) {
+                engine.hangup(now, h);
+            }
         }
-        loop {
+        while !self.draining {
             let order = match dial_next(
                 &mut self.store,
                 self.campaign,
@@ -153,12 +178,13 @@ impl EngineApp for CampaignDialler {
             });
             match placed {
                 Ok(h) => {
+                    self.ring_deadlines
+                        .push(Reverse((now + self.ring_timeout, h)));
                     self.calls.insert(
                         h,
                         Placed {
                             store_call,
                             e164: order.e164,
-                            since: now,
                         },
                     );
                 }
@@ -170,7 +196,6 @@ impl EngineApp for CampaignDialler {
                         Placed {
                             store_call,
                             e164: order.e164,
-                            since: now,
                         },
                     );
                     self.end(h, Disposition::Failed, None);
@@ -187,11 +212,12 @@ impl EngineApp for CampaignDialler {
             .dialer
             .poll_timeout()
             .map(|t| now + t.duration_since(now_wall).unwrap_or(Duration::ZERO));
-        let ring = self
-            .calls
-            .values()
-            .map(|p| p.since + self.ring_timeout)
-            .min();
+        let ring = self.ring_deadlines.peek().map(|Reverse((due, _))| *due);
+        let dial = dial.filter(|_| !self.draining);
         [dial, ring].into_iter().flatten().min()
+    }
+
+    fn is_done(&self) -> bool {
+        self.is_finished() || (self.draining && self.calls.is_empty())
     }
 }

@@ -37,6 +37,7 @@
 mod call;
 pub mod campaign;
 pub mod driver;
+pub(crate) mod mmsg;
 mod prompts;
 pub mod store;
 mod types;
@@ -59,7 +60,9 @@ use call::{Call, Ctx};
 use kuulo_campaign::CallId;
 pub use kuulo_campaign::Disposition;
 pub use prompts::{LibraryError, PromptLibrary};
-pub use types::{EngineConfig, EngineError, EngineEvent, MediaDatagram, StoreOp};
+pub use types::{
+    EngineConfig, EngineError, EngineEvent, MediaDatagram, ShardMediaStats, StoreOp,
+};
 
 /// One shard of survey calls. See the [module documentation](self).
 #[derive(Debug)]
@@ -129,6 +132,22 @@ impl SurveyEngine {
         &self.ua
     }
 
+    /// The media counters of every call in progress, summed: what a load
+    /// benchmark reads to see whether the shard keeps its 20 ms clock.
+    pub fn media_stats(&self) -> ShardMediaStats {
+        let mut total = ShardMediaStats::default();
+        for media in self.calls.values().filter_map(|c| c.media.as_ref()) {
+            let s = media.stats();
+            total.sessions += 1;
+            total.packets_sent += s.packets_sent;
+            total.packets_received += s.packets_received;
+            total.ticks_skipped += s.ticks_skipped;
+            total.transmit_overflow += s.transmit_overflow;
+            total.send_interval.merge(&s.send_interval);
+        }
+        total
+    }
+
     /// Feeds a SIP datagram.
     pub fn handle_sip(&mut self, now: Instant, from: Peer, data: Bytes) {
         self.ua.handle_datagram(now, from, data);
@@ -182,6 +201,21 @@ impl SurveyEngine {
     /// The next RTP or RTCP datagram to send.
     pub fn poll_media_transmit(&mut self) -> Option<MediaDatagram> {
         self.media_out.pop_front()
+    }
+
+    /// Every media datagram waiting to be sent, oldest first, without
+    /// taking them: a driver sending batches (`sendmmsg`) reads them in
+    /// place, then drops what it handled with
+    /// [`consume_media_transmits`](Self::consume_media_transmits).
+    pub fn media_transmits(&mut self) -> &[MediaDatagram] {
+        self.media_out.make_contiguous()
+    }
+
+    /// Drops the first `n` datagrams of
+    /// [`media_transmits`](Self::media_transmits) (sent, or given up on).
+    pub fn consume_media_transmits(&mut self, n: usize) {
+        let n = n.min(self.media_out.len());
+        self.media_out.drain(..n);
     }
 
     /// The next store write.
@@ -575,6 +609,14 @@ fn new_session(
     // A caller who went silent for this long is gone (a dropped mobile
     // call often sends no BYE).
     cfg.inactivity_timeout = Duration::from_secs(30);
+    // Half the default ring: the jitter buffer's slots were most of a
+    // call's memory (about 24 of 54 KiB at 2,000 calls), and a survey,
+    // which only detects keys and records answers, needs no more than
+    // 320 ms of delay to ride out a trunk's jitter.
+    if cfg.jitter.capacity > 32 {
+        cfg.jitter.capacity = 32;
+        cfg.jitter.max_delay_frames = cfg.jitter.max_delay_frames.min(16);
+    }
     MediaSession::new(now, cfg)
 }
 

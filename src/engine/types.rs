@@ -7,7 +7,7 @@ use kuulo_campaign::{CallId, Disposition};
 use kuulo_ivr::{AnswerValue, StepId};
 use kuulo_media::recording::Recording;
 use kuulo_media::session::IdleMode;
-use kuulo_media::session::{PacketKind, MAX_DATAGRAM};
+use kuulo_media::session::{IntervalHistogram, PacketKind, MAX_DATAGRAM};
 use kuulo_sip::ua::{CallHandle, EndReason, UaConfig};
 use thiserror::Error;
 
@@ -170,6 +170,25 @@ impl std::fmt::Debug for MediaDatagram {
             .field("len", &self.len)
             .finish()
     }
+}
+
+/// The media counters of a shard's calls in progress, summed over their
+/// sessions (see [`SurveyEngine::media_stats`](super::SurveyEngine::media_stats)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ShardMediaStats {
+    /// Calls with a media session.
+    pub sessions: u64,
+    /// RTP packets sent.
+    pub packets_sent: u64,
+    /// RTP packets accepted.
+    pub packets_received: u64,
+    /// Send ticks skipped because the driver woke too late.
+    pub ticks_skipped: u64,
+    /// Packets dropped because the driver did not drain transmits.
+    pub transmit_overflow: u64,
+    /// Deviation of each send interval from 20 ms, as the sessions saw
+    /// their own ticks.
+    pub send_interval: IntervalHistogram,
 }
 
 /// Why an outbound call could not be placed.

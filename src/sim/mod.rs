@@ -48,6 +48,11 @@ pub struct Shares {
     pub hang_up_midway: f64,
     /// Of those who answer: press an invalid key once before a valid one.
     pub wrong_key: f64,
+    /// Of those who answer: the keypad-savvy, who press the answer while
+    /// the question is still being read (barge-in) once they have heard
+    /// the options they need. (Everyone answers over a repeated question,
+    /// and ends a voice answer with the finish key when the step has one.)
+    pub barge_in: f64,
 }
 
 impl Default for Shares {
@@ -58,6 +63,7 @@ impl Default for Shares {
             decline: 0.1,
             hang_up_midway: 0.1,
             wrong_key: 0.2,
+            barge_in: 0.0,
         }
     }
 }
@@ -83,6 +89,13 @@ pub struct PopulationConfig {
     pub prompt_gap: Duration,
     /// Seed of every random choice: the same seed gives the same residents.
     pub seed: u64,
+    /// The survey's prompts, as the engine plays them. With them a
+    /// resident knows how long each prompt is, as a person knows when a
+    /// sentence is finished, and takes a pause for the prompt's end only
+    /// once it has heard (nearly) all of it: a caller stalled by load does
+    /// not make residents answer too early. Without them any pause of
+    /// `prompt_gap` ends a prompt.
+    pub prompts: Option<Arc<crate::engine::PromptLibrary>>,
 }
 
 impl PopulationConfig {
@@ -98,6 +111,7 @@ impl PopulationConfig {
             think_time: (Duration::from_millis(300), Duration::from_millis(1500)),
             prompt_gap: Duration::from_millis(300),
             seed: 1,
+            prompts: None,
         }
     }
 }
@@ -320,11 +334,15 @@ impl ResidentPopulation {
         } else {
             let roll2 = self.next_unit();
             let roll3 = self.next_unit();
+            // Drawn only when asked for, so a population without barge-in
+            // keeps the random stream (and the residents) it always had.
+            let barges_in = s.barge_in > 0.0 && self.next_unit() < s.barge_in;
             Persona::Answers {
                 decline: roll2 < s.decline,
                 hang_up_after: (roll2 >= s.decline && roll2 < s.decline + s.hang_up_midway)
                     .then_some(1 + (self.next_random() % 2) as usize),
                 wrong_key: roll3 < s.wrong_key,
+                barges_in,
             }
         };
         match persona {
@@ -363,6 +381,7 @@ impl ResidentPopulation {
             },
             Arc::clone(&self.script),
             Arc::clone(&self.voice),
+            self.config.prompts.clone(),
         );
         self.by_port.insert(port, call);
         self.residents.insert(call, r);

@@ -2,7 +2,7 @@
 //! answers the question its shadow interpreter says is being asked.
 
 use super::{GivenAnswer, PopulationStats};
-use crate::engine::MediaDatagram;
+use crate::engine::{MediaDatagram, PromptLibrary};
 use bytes::Bytes;
 use kuulo_ivr::{
     Command, Event, Interpreter, PlaybackId, QuestionKind, RecordingEnd, RecordingId, StepKind,
@@ -34,6 +34,7 @@ pub(super) enum Persona {
         decline: bool,
         hang_up_after: Option<usize>,
         wrong_key: bool,
+        barges_in: bool,
     },
 }
 
@@ -53,6 +54,23 @@ enum Waiting {
     Keys,
     Voice(RecordingId),
 }
+
+/// Audio packets of a prompt that may go missing before its end is heard.
+const LOST_FRAMES_ALLOWED: u32 = 5;
+
+/// A pause this long ends a prompt even if not all of it was heard.
+const LONG_PAUSE: Duration = Duration::from_secs(2);
+
+/// How long after speaking a resident presses # to end the answer.
+const FINISH_KEY_AFTER: (Duration, Duration) =
+    (Duration::from_millis(300), Duration::from_millis(900));
+
+/// How much of a repeated question a resident hears before answering.
+const REPROMPT_BARGE_IN_AFTER: (Duration, Duration) =
+    (Duration::from_millis(500), Duration::from_millis(1500));
+
+/// How much of a question a resident who barges in hears before pressing.
+const BARGE_IN_AFTER: (Duration, Duration) = (Duration::from_millis(1500), Duration::from_secs(4));
 
 pub(super) struct ResidentSetup {
     pub call: CallHandle,
@@ -74,13 +92,30 @@ pub(super) struct Resident {
     script: Arc<SurveyScript>,
     voice: Arc<EncodedPrompt>,
     playing: Option<PlaybackId>,
+    /// Whether the prompt now playing may be interrupted by a key.
+    playing_barge_in: bool,
     waiting: Waiting,
     question: Option<String>,
     answered_questions: usize,
     wrong_key_used: bool,
     speaking: Option<RecordingId>,
+    /// The key that ends the voice answer being asked for, if any.
+    finish_key: Option<char>,
+    /// The voice answer whose finish key has been pressed, until the
+    /// shadow stops it.
+    finishing: Option<RecordingId>,
     acts: VecDeque<(Instant, Act)>,
     heard_since_pause: bool,
+    /// Prompt lengths, when known (see `PopulationConfig::prompts`).
+    prompts: Option<Arc<PromptLibrary>>,
+    /// Audio packets heard since the last prompt end.
+    frames_heard: u32,
+    /// 20 ms frames of the prompts queued since the last prompt end;
+    /// `None` when one of them has no known length.
+    frames_expected: Option<u32>,
+    /// A pause came before the prompts could have ended: if nothing more
+    /// is heard by this time, it was their end after all (packets lost).
+    pause_check: Option<(Instant, u32)>,
     counted_answer: bool,
     /// The deadline the population's timer heap holds for this resident.
     pub(super) scheduled: Option<Instant>,
@@ -102,6 +137,7 @@ impl Resident {
         setup: ResidentSetup,
         script: Arc<SurveyScript>,
         voice: Arc<EncodedPrompt>,
+        prompts: Option<Arc<PromptLibrary>>,
     ) -> Resident {
         let answer_at = setup.answer_at;
         Resident {
@@ -112,13 +148,20 @@ impl Resident {
             script,
             voice,
             playing: None,
+            playing_barge_in: false,
             waiting: Waiting::Nothing,
             question: None,
             answered_questions: 0,
             wrong_key_used: false,
             speaking: None,
+            finish_key: None,
+            finishing: None,
             acts: VecDeque::from([(answer_at, Act::Answer)]),
             heard_since_pause: false,
+            prompts,
+            frames_heard: 0,
+            frames_expected: Some(0),
+            pause_check: None,
             counted_answer: false,
             scheduled: None,
         }
@@ -131,14 +174,40 @@ impl Resident {
     pub(super) fn next_timeout(&self) -> Option<Instant> {
         let act = self.acts.iter().map(|(at, _)| *at).min();
         let media = self.media.as_ref().and_then(MediaSession::poll_timeout);
-        [act, media].into_iter().flatten().min()
+        let check = self.pause_check.map(|(at, _)| at);
+        [act, media, check].into_iter().flatten().min()
     }
 
     pub(super) fn handle_media(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
         if let Some(m) = self.media.as_mut() {
             m.handle_receive(now, from, data);
             self.heard_since_pause = true;
+            // G.711 audio (payload types 0 and 8), not RTCP or events.
+            if data.len() > 12 && matches!(data[1] & 0x7f, 0 | 8) {
+                self.frames_heard += 1;
+            }
         }
+    }
+
+    /// Whether a pause now is the end of the prompts queued: all of their
+    /// audio (bar a few lost packets) has been heard.
+    fn heard_it_all(&self) -> bool {
+        self.frames_expected
+            .is_none_or(|expected| self.frames_heard + LOST_FRAMES_ALLOWED >= expected)
+    }
+
+    /// Counts a prompt towards what must be heard before the next pause.
+    fn expect(&mut self, prompt: Option<&Arc<EncodedPrompt>>) {
+        self.frames_expected = match (self.frames_expected, prompt) {
+            (Some(n), Some(p)) => Some(n + (p.duration().as_millis() / 20) as u32),
+            _ => None,
+        };
+    }
+
+    fn reset_heard(&mut self) {
+        self.frames_heard = 0;
+        self.frames_expected = Some(0);
+        self.pause_check = None;
     }
 
     pub(super) fn poll_media_transmit(&mut self) -> Option<MediaDatagram> {
@@ -225,12 +294,13 @@ impl Resident {
         }
         let mut prompt_ended = false;
         let mut spoke = false;
+        let mut paused = false;
         if let Some(m) = self.media.as_mut() {
             while let Some(ev) = m.poll_event() {
                 match ev {
                     SessionEvent::Inactive if self.heard_since_pause => {
                         self.heard_since_pause = false;
-                        prompt_ended = true;
+                        paused = true;
                     }
                     SessionEvent::PlaybackFinished => spoke = true,
                     _ => {}
@@ -240,18 +310,43 @@ impl Resident {
         if spoke {
             if let Some(id) = self.speaking.take() {
                 stats.voice_answers += 1;
-                let duration = self.voice.duration();
-                self.shadow.handle_event(
-                    now,
-                    Event::RecordingFinished {
-                        id,
-                        duration,
-                        reason: RecordingEnd::Silence,
-                    },
-                );
+                if self.finish_key.is_some() {
+                    // Ends the answer with # as the prompt asks, instead
+                    // of waiting for the recording's silence timeout.
+                    stats.keys += 1;
+                    self.finishing = Some(id);
+                    let think = between(FINISH_KEY_AFTER, splitmix(&mut self.rng));
+                    let key = self.finish_key.unwrap_or('#');
+                    self.schedule(now + think, Act::Key(key));
+                } else {
+                    let duration = self.voice.duration();
+                    self.shadow.handle_event(
+                        now,
+                        Event::RecordingFinished {
+                            id,
+                            duration,
+                            reason: RecordingEnd::Silence,
+                        },
+                    );
+                }
+            }
+        }
+        if paused {
+            if self.heard_it_all() {
+                prompt_ended = true;
+            } else {
+                self.pause_check = Some((now + LONG_PAUSE, self.frames_heard));
+            }
+        }
+        if let Some((at, heard)) = self.pause_check {
+            if now >= at {
+                self.pause_check = None;
+                // Silent ever since: the rest of the prompt was lost.
+                prompt_ended |= self.frames_heard == heard;
             }
         }
         if prompt_ended {
+            self.reset_heard();
             // Every prompt the shadow has queued has now been heard (the
             // engine plays consecutive prompts without a pause).
             while let Some(id) = self.playing.take() {
@@ -260,7 +355,7 @@ impl Resident {
                 self.follow_shadow(now, stats, answers);
             }
             match self.waiting {
-                Waiting::Keys => self.plan_keys(now, stats),
+                Waiting::Keys => self.plan_keys(now, now, stats),
                 Waiting::Voice(id) => {
                     self.waiting = Waiting::Nothing;
                     let think = self.think();
@@ -270,6 +365,17 @@ impl Resident {
             }
         }
         self.follow_shadow(now, stats, answers);
+    }
+
+    /// Keypad-savvy: answers over the questions.
+    fn is_brisk(&self) -> bool {
+        matches!(
+            self.setup.persona,
+            Persona::Answers {
+                barges_in: true,
+                ..
+            }
+        )
     }
 
     /// Queues an act, keeping the queue in time order.
@@ -290,12 +396,58 @@ impl Resident {
     ) {
         while let Some(cmd) = self.shadow.poll_command() {
             match cmd {
-                Command::Play { id, .. } => self.playing = Some(id),
-                Command::CollectDigits { question, .. } => {
-                    self.question = Some(question.to_string());
-                    self.waiting = Waiting::Keys;
+                Command::Play {
+                    id,
+                    barge_in,
+                    prompt,
+                    language,
+                } => {
+                    self.playing = Some(id);
+                    self.playing_barge_in = barge_in;
+                    let encoded = self
+                        .prompts
+                        .as_ref()
+                        .and_then(|l| l.get(&prompt, &language, AudioCodec::Pcmu))
+                        .cloned();
+                    self.expect(encoded.as_ref());
                 }
-                Command::StartRecord { id, beep, .. } => {
+                Command::StopPlayback { .. } => {
+                    // Our key cut the prompt short: what follows is new.
+                    self.reset_heard();
+                }
+                Command::CollectDigits { question, .. } => {
+                    // A reprompt: the resident has heard these options.
+                    let question = question.to_string();
+                    let heard = self.question.as_deref() == Some(question.as_str());
+                    self.question = Some(question);
+                    self.waiting = Waiting::Keys;
+                    if (self.is_brisk() || heard) && self.playing.is_some() && self.playing_barge_in
+                    {
+                        // Heard enough of the question: answer over it.
+                        let after = if heard {
+                            REPROMPT_BARGE_IN_AFTER
+                        } else {
+                            BARGE_IN_AFTER
+                        };
+                        let listen = between(after, splitmix(&mut self.rng));
+                        self.plan_keys(now, now + listen, stats);
+                    }
+                }
+                Command::StartRecord {
+                    id,
+                    beep,
+                    finish_key,
+                    ..
+                } => {
+                    self.finish_key = finish_key;
+                    if beep {
+                        let beep = self
+                            .prompts
+                            .as_ref()
+                            .and_then(|l| l.beep(AudioCodec::Pcmu))
+                            .cloned();
+                        self.expect(beep.as_ref());
+                    }
                     if beep {
                         // The engine beeps first: speak when it stops.
                         self.waiting = Waiting::Voice(id);
@@ -326,13 +478,27 @@ impl Resident {
                 Command::HangUp { .. } => {
                     self.waiting = Waiting::Nothing;
                 }
+                Command::StopRecord { id } if self.finishing == Some(id) => {
+                    self.finishing = None;
+                    let duration = self.voice.duration();
+                    self.shadow.handle_event(
+                        now,
+                        Event::RecordingFinished {
+                            id,
+                            duration,
+                            reason: RecordingEnd::FinishKey,
+                        },
+                    );
+                }
                 _ => {}
             }
         }
     }
 
-    /// Picks the keys for the question being asked and schedules them.
-    fn plan_keys(&mut self, now: Instant, stats: &mut PopulationStats) {
+    /// Picks the keys for the question being asked and schedules them
+    /// after a think from `from` (the prompt's end, or a moment into it
+    /// for a resident who barges in).
+    fn plan_keys(&mut self, now: Instant, from: Instant, stats: &mut PopulationStats) {
         self.waiting = Waiting::Nothing;
         let Some(kind) = self
             .question
@@ -400,7 +566,7 @@ impl Resident {
                 keys = vec![bad];
             }
         }
-        self.schedule_keys(now, &keys, stats);
+        self.schedule_keys(from.max(now), &keys, stats);
     }
 
     fn key_is_invalid(&self, kind: &QuestionKind, key: char) -> bool {

@@ -147,6 +147,7 @@ impl Residents {
                     decline: 0.1,
                     hang_up_midway: 0.1,
                     wrong_key: 0.2,
+                    barge_in: 0.0,
                 };
                 let voice =
                     EncodedPrompt::from_samples(&tone(1200, 440.0, 8000.0), AudioCodec::Pcmu)

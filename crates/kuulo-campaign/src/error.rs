@@ -42,6 +42,20 @@ pub enum StoreError {
     /// A recording path was absolute or climbed out of the recordings folder.
     #[error("recording path {} must be relative to the recordings folder, without `..`", .0.display())]
     BadRecordingPath(PathBuf),
+    /// A recording file could not be deleted (a purge or an erasure).
+    #[error("cannot delete the recording {}: {source}; check the recordings folder's permissions and run the command again (it resumes where it stopped)", path.display())]
+    RecordingFile {
+        /// The file.
+        path: PathBuf,
+        /// The file system's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The recordings folder is missing while the store lists recordings
+    /// in it: most likely the wrong folder was given, and purging the rows
+    /// would leave the real files behind with nothing pointing at them.
+    #[error("the recordings folder {} does not exist, but the store lists recordings in it; give the folder the calls were recorded to (--recordings)", .0.display())]
+    NoRecordingsFolder(PathBuf),
     /// A row holds a value this build cannot read.
     #[error("the results store holds an unreadable value ({0}); it may have been edited by hand or by a newer kuulo")]
     Corrupt(String),

@@ -24,7 +24,12 @@
 //! - Opt-outs ("never call again") hold across campaigns, keyed by a
 //!   store-wide keyed hash, never by the number.
 //! - [`Store::person_export`] and [`Store::person_erase`] serve a
-//!   resident's right of access and erasure.
+//!   resident's right of access and erasure in one campaign,
+//!   [`Store::export_person`] and [`Store::erase_person`] in all of them
+//!   (`kuulo person export|erase`).
+//! - [`Store::purge`] deletes numbers and recordings past their retention
+//!   date, and a finished campaign's pseudonym secret, keeping only what
+//!   the report needs (`kuulo purge`).
 //!
 //! The crate uses `kuulo-ivr`'s answer types but no network crate.
 //!
@@ -72,8 +77,11 @@ pub use exclusions::{ExclusionCounts, ExclusionPolicy, ExclusionReason, Exclusio
 pub use number::{normalise_number, NumberError};
 pub use pacing::{CallingHours, TokenBucket, Window};
 pub use pseudonym::{check_e164, pseudonym};
-pub use report::{export_csv, export_json, Report, ReportError};
-pub use store::{AnswerRow, FunnelCounts, QueueEntry, QueuedContact, Store};
+pub use report::{export_csv, export_json, render_html, Report, ReportError};
+pub use store::{
+    AnswerRow, BadDate, CampaignPurge, Cutoff, FileSweep, FunnelCounts, PersonErased, PersonExport,
+    PurgeRequest, PurgeSummary, QueueEntry, QueuedContact, Store,
+};
 pub use types::{
     CallId, CallRecord, Campaign, CampaignId, ContactRecord, Disposition, DoNotCall, Erased,
     NewCampaign, PersonData, Pseudonym, RecordingEntry, StoredAnswer,

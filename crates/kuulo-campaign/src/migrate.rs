@@ -11,7 +11,10 @@ use crate::types::to_millis;
 
 /// Schema migrations in order; entry `i` brings the schema to version `i + 1`.
 /// Never edit a released entry: add a new one.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema.sql"),
+    include_str!("schema_2_purge.sql"),
+];
 
 /// Applies every migration the file lacks, each in its own transaction.
 pub(crate) fn migrate(conn: &mut Connection) -> Result<(), StoreError> {

@@ -1,6 +1,7 @@
 //! A campaign's results: the funnel and the answer distributions, as
 //! terminal text ([`Report`]'s `Display`), and the analysts' exports of
-//! pseudonymous answers ([`export_csv`], [`export_json`]).
+//! pseudonymous answers ([`export_csv`], [`export_json`]), and one
+//! self-contained HTML page with charts ([`render_html`]).
 //!
 //! No export holds a phone number: answers are keyed by the campaign's
 //! pseudonym, and the queue (the only table with numbers) is read for
@@ -17,6 +18,10 @@ use crate::error::StoreError;
 use crate::exclusions::ExclusionReason;
 use crate::store::{AnswerRow, FunnelCounts, Store};
 use crate::types::{Campaign, CampaignId};
+
+mod html;
+
+pub use html::render_html;
 
 /// Why a report or export failed.
 #[derive(Debug, Error)]
@@ -46,6 +51,21 @@ pub struct AnswerShare {
     pub percent: f64,
 }
 
+/// The answers to one question from residents who took the survey in one
+/// language.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LanguageShares {
+    /// The call's language (`fi`, `sv`, ...); `None` when the call did not
+    /// record one.
+    pub language: Option<String>,
+    /// Residents who answered the question in this language.
+    pub answered: u64,
+    /// Each value, in the order of the question's overall
+    /// [`QuestionReport::shares`] (values nobody gave in this language are
+    /// left out), so charts keep one colour per value.
+    pub shares: Vec<AnswerShare>,
+}
+
 /// The answers to one question.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct QuestionReport {
@@ -55,6 +75,9 @@ pub struct QuestionReport {
     pub answered: u64,
     /// Each value, most given first.
     pub shares: Vec<AnswerShare>,
+    /// The same answers split by the language of the call, languages in
+    /// name order, unknown last.
+    pub by_language: Vec<LanguageShares>,
 }
 
 /// A campaign's report.
@@ -97,38 +120,73 @@ impl Report {
 
 fn distributions(rows: &[AnswerRow]) -> Vec<QuestionReport> {
     let mut order: Vec<&str> = Vec::new();
-    let mut latest: HashMap<(&str, &str), &str> = HashMap::new();
+    let mut latest: HashMap<(&str, &str), &AnswerRow> = HashMap::new();
     for r in rows {
         if !order.contains(&r.question.as_str()) {
             order.push(&r.question);
         }
-        // Rows come in call order, so a later call's answer replaces.
-        latest.insert((&r.pseudonym, &r.question), &r.value);
+        // Rows come in call order, so a later call's answer (and its
+        // language) replaces.
+        latest.insert((&r.pseudonym, &r.question), r);
     }
     order
         .into_iter()
         .map(|q| {
-            let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
-            for (_, v) in latest.iter().filter(|((_, lq), _)| *lq == q) {
-                *counts.entry(v).or_default() += 1;
+            let answers: Vec<&AnswerRow> = latest
+                .iter()
+                .filter(|((_, lq), _)| *lq == q)
+                .map(|(_, r)| *r)
+                .collect();
+            let (answered, shares) = shares_of(answers.iter().map(|r| r.value.as_str()));
+            // `None` sorts first in an Option; unknown goes last instead.
+            let mut per_language: BTreeMap<(bool, Option<&str>), Vec<&str>> = BTreeMap::new();
+            for r in &answers {
+                let language = r.language.as_deref();
+                per_language
+                    .entry((language.is_none(), language))
+                    .or_default()
+                    .push(&r.value);
             }
-            let answered: u64 = counts.values().sum();
-            let mut shares: Vec<AnswerShare> = counts
+            let by_language = per_language
                 .into_iter()
-                .map(|(value, count)| AnswerShare {
-                    value: value.to_owned(),
-                    count,
-                    percent: percent(count, answered),
+                .map(|((_, language), values)| {
+                    let (answered, mut own) = shares_of(values.into_iter());
+                    own.sort_by_key(|s| shares.iter().position(|o| o.value == s.value));
+                    LanguageShares {
+                        language: language.map(str::to_owned),
+                        answered,
+                        shares: own,
+                    }
                 })
                 .collect();
-            shares.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value)));
             QuestionReport {
                 question: q.to_owned(),
                 answered,
                 shares,
+                by_language,
             }
         })
         .collect()
+}
+
+/// Counts `values`: how many there are, and each value's share, most
+/// given first (ties by value, so the order is stable).
+fn shares_of<'a>(values: impl Iterator<Item = &'a str>) -> (u64, Vec<AnswerShare>) {
+    let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+    for v in values {
+        *counts.entry(v).or_default() += 1;
+    }
+    let answered: u64 = counts.values().sum();
+    let mut shares: Vec<AnswerShare> = counts
+        .into_iter()
+        .map(|(value, count)| AnswerShare {
+            value: value.to_owned(),
+            count,
+            percent: percent(count, answered),
+        })
+        .collect();
+    shares.sort_by(|a, b| b.count.cmp(&a.count).then(a.value.cmp(&b.value)));
+    (answered, shares)
 }
 
 fn percent(part: u64, whole: u64) -> f64 {
@@ -137,6 +195,11 @@ fn percent(part: u64, whole: u64) -> f64 {
     } else {
         part as f64 * 100.0 / whole as f64
     }
+}
+
+/// A language as shown in reports; calls without one say so.
+pub(crate) fn language_label(language: Option<&str>) -> &str {
+    language.unwrap_or("unknown language")
 }
 
 /// One aligned line: label, count, and its percent of `whole` if any.
@@ -184,6 +247,23 @@ impl fmt::Display for Report {
             writeln!(f, "\nQuestion {} ({} answered)", q.question, q.answered)?;
             for s in &q.shares {
                 line(f, 2, &s.value, s.count, q.answered)?;
+            }
+            // One language tells nothing the lines above do not.
+            if q.by_language.len() > 1 {
+                for l in &q.by_language {
+                    let shares: Vec<String> = l
+                        .shares
+                        .iter()
+                        .map(|s| format!("{} {:.1}%", s.value, s.percent))
+                        .collect();
+                    writeln!(
+                        f,
+                        "  in {} ({} answered): {}",
+                        language_label(l.language.as_deref()),
+                        l.answered,
+                        shares.join(", ")
+                    )?;
+                }
             }
         }
         Ok(())

@@ -11,9 +11,15 @@ use kuulo_ivr::AnswerValue;
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension, Transaction, TransactionBehavior};
 
+mod privacy;
 mod queue;
 
 use queue::finish_call_in;
+
+pub use privacy::{
+    BadDate, CampaignPurge, Cutoff, FileSweep, PersonErased, PersonExport, PurgeRequest,
+    PurgeSummary,
+};
 
 pub use queue::{AnswerRow, FunnelCounts, QueueEntry, QueuedContact};
 
@@ -111,7 +117,7 @@ impl Store {
     pub fn campaign(&self, id: CampaignId) -> Result<Campaign, StoreError> {
         self.conn
             .query_row(
-                "SELECT id, script_id, title, created_at, retention_until
+                "SELECT id, script_id, title, created_at, retention_until, secret IS NULL
                  FROM campaigns WHERE id = ?1",
                 [id.0],
                 campaign_row,
@@ -123,7 +129,8 @@ impl Store {
     /// Every campaign, oldest first.
     pub fn campaigns(&self) -> Result<Vec<Campaign>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, script_id, title, created_at, retention_until FROM campaigns ORDER BY id",
+            "SELECT id, script_id, title, created_at, retention_until, secret IS NULL
+             FROM campaigns ORDER BY id",
         )?;
         let rows = stmt.query_map([], campaign_row)?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -381,34 +388,7 @@ impl Store {
         let e164 = check_e164(e164)?;
         let tx = write(&mut self.conn)?;
         let pseudonym = pseudonym(&campaign_secret(&tx, campaign)?, e164);
-        let mut erased = Erased::default();
-        {
-            let mut stmt = tx.prepare(
-                "SELECT r.path FROM recordings r JOIN calls c ON c.id = r.call_id
-                 WHERE c.campaign_id = ?1 AND c.pseudonym = ?2 ORDER BY r.rowid",
-            )?;
-            let rows = stmt.query_map(params![campaign.0, pseudonym.as_str()], |r| {
-                r.get::<_, String>(0)
-            })?;
-            for path in rows {
-                erased.recording_files.push(PathBuf::from(path?));
-            }
-        }
-        erased.answers = tx.query_row(
-            "SELECT count(*) FROM answers a JOIN calls c ON c.id = a.call_id
-             WHERE c.campaign_id = ?1 AND c.pseudonym = ?2",
-            params![campaign.0, pseudonym.as_str()],
-            |r| r.get(0),
-        )?;
-        // Answers and recordings go with their calls (ON DELETE CASCADE).
-        erased.calls = tx.execute(
-            "DELETE FROM calls WHERE campaign_id = ?1 AND pseudonym = ?2",
-            params![campaign.0, pseudonym.as_str()],
-        )?;
-        erased.contact = tx.execute(
-            "DELETE FROM contacts WHERE campaign_id = ?1 AND e164 = ?2",
-            params![campaign.0, e164],
-        )? > 0;
+        let erased = privacy::erase_in(&tx, campaign, e164, &pseudonym)?;
         tx.commit()?;
         // The WAL still holds the pages as they were before the erase; copy
         // the new pages home and empty it, so the data is gone from disk.
@@ -555,6 +535,7 @@ fn campaign_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Campaign> {
         title: r.get(2)?,
         created: from_millis(r.get(3)?),
         retention_until: r.get::<_, Option<i64>>(4)?.map(from_millis),
+        purged: r.get(5)?,
     })
 }
 

@@ -175,6 +175,10 @@ pub struct Campaign {
     pub created: SystemTime,
     /// Purge date, if any.
     pub retention_until: Option<SystemTime>,
+    /// Its pseudonym secret was purged ([`Store::purge`](crate::Store::purge)):
+    /// its answers are anonymous, and no new call can be stored in it, so
+    /// a run of the same survey needs a new campaign.
+    pub purged: bool,
 }
 
 /// One answer read back from the store.

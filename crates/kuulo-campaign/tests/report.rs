@@ -130,3 +130,48 @@ fn no_phone_number_in_any_export() {
         assert!(!export.contains("+358"));
     }
 }
+
+#[test]
+fn answers_split_by_the_language_of_the_latest_call() {
+    let (_dir, mut store, campaign) = setup();
+    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_001_000);
+    // Resident 2 answers again, in Swedish: their latest answer and its
+    // language replace the Finnish one.
+    let call = store.record_call_start(campaign, NUMBERS[1], t).unwrap();
+    store
+        .store_answer(&call, "channel", &AnswerValue::Choice("web".into()), t)
+        .unwrap();
+    store
+        .finish_call(&call, Disposition::Completed, Some(200), Some("sv"), t)
+        .unwrap();
+    let report = Report::build(&store, campaign).unwrap();
+    let channel = &report.questions[1];
+    assert_eq!(channel.answered, 3);
+    let languages: Vec<(Option<&str>, u64)> = channel
+        .by_language
+        .iter()
+        .map(|l| (l.language.as_deref(), l.answered))
+        .collect();
+    assert_eq!(languages, [(Some("fi"), 2), (Some("sv"), 1)]);
+    let fi = &channel.by_language[0].shares;
+    assert_eq!((fi[0].value.as_str(), fi[0].count), ("phone", 2));
+    assert_eq!(channel.by_language[1].shares[0].value, "web");
+    assert!((channel.by_language[1].shares[0].percent - 100.0).abs() < 1e-9);
+    let text = report.to_string();
+    assert!(
+        text.contains("  in fi (2 answered): phone 100.0%"),
+        "{text}"
+    );
+    assert!(text.contains("  in sv (1 answered): web 100.0%"), "{text}");
+}
+
+#[test]
+fn the_html_page_has_a_chart_per_question() {
+    let (_dir, store, campaign) = setup();
+    let html = kuulo_campaign::render_html(&Report::build(&store, campaign).unwrap());
+    assert_eq!(html.matches("<svg class=\"chart question\"").count(), 2);
+    assert!(html.contains(">2 (66.7%)</text>"), "{html}");
+    for number in NUMBERS {
+        assert!(!html.contains(&number[4..]), "{number} leaked");
+    }
+}

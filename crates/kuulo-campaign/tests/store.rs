@@ -227,13 +227,13 @@ fn data_survives_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let (c, call, pseudonym) = {
         let mut store = Store::open(db(&dir)).unwrap();
-        assert_eq!(store.schema_version().unwrap(), 1);
+        assert_eq!(store.schema_version().unwrap(), 2);
         let c = campaign(&mut store, "Oulu 2021");
         let call = survey_call(&mut store, c, ANNA);
         (c, call, store.pseudonym(c, ANNA).unwrap())
     };
     let store = Store::open(db(&dir)).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
     assert_eq!(store.answers_for_call(&call).unwrap().len(), 7);
     assert_eq!(store.pseudonym(c, ANNA).unwrap(), pseudonym);
     let campaigns = store.campaigns().unwrap();
@@ -311,7 +311,7 @@ fn a_file_from_a_newer_kuulo_is_refused() {
     match Store::open(db(&dir)) {
         Err(StoreError::NewerSchema {
             found: 99,
-            supported: 1,
+            supported: 2,
         }) => {}
         other => panic!("{other:?}"),
     }

@@ -245,8 +245,10 @@ impl Store {
     /// once; each resident counts at the furthest stage any call reached.
     pub fn funnel(&self, campaign: CampaignId) -> Result<FunnelCounts, StoreError> {
         let mut f = FunnelCounts {
+            // Purged entries still count: only their numbers are gone.
             contacts: self.conn.query_row(
-                "SELECT count(*) FROM contacts WHERE campaign_id = ?1",
+                "SELECT (SELECT count(*) FROM contacts WHERE campaign_id = ?1)
+                      + (SELECT coalesce(sum(count), 0) FROM purged_contacts WHERE campaign_id = ?1)",
                 [campaign.0],
                 |r| r.get(0),
             )?,
@@ -255,7 +257,10 @@ impl Store {
         {
             let mut stmt = self.conn.prepare_cached(
                 "SELECT exclusion_reason, count(*) FROM contacts
-                 WHERE campaign_id = ?1 AND state = 'excluded' GROUP BY exclusion_reason",
+                 WHERE campaign_id = ?1 AND state = 'excluded' GROUP BY exclusion_reason
+                 UNION ALL
+                 SELECT exclusion_reason, count FROM purged_contacts
+                 WHERE campaign_id = ?1 AND state = 'excluded'",
             )?;
             let rows = stmt.query_map([campaign.0], |r| {
                 Ok((r.get::<_, Option<String>>(0)?, r.get::<_, u64>(1)?))

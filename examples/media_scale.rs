@@ -119,7 +119,12 @@ fn cpu_time(self_thread: bool) -> Duration {
     // contain spaces: utime and stime are fields 14 and 15.
     let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
     // Fields 14 and 15 are at 11 and 12 once pid, comm and state are gone.
     let total = ticks(11) + ticks(12);
     // USER_HZ is 100 on every Linux this runs on.
@@ -201,7 +206,8 @@ impl EngineApp for Scale {
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        let next_call = (self.placed < self.total).then(|| self.start + self.interval * self.placed);
+        let next_call =
+            (self.placed < self.total).then(|| self.start + self.interval * self.placed);
         let edge = match self.marks.len() {
             0 => Some(self.window.0),
             1 => Some(self.window.1),
@@ -238,8 +244,7 @@ thanks = { en = "Thank you." }
 fn engine_main(args: &Args) {
     let ramp = Duration::from_secs_f64(f64::from(args.calls) / args.rate);
     let start_ms = unix_ms() + 1500;
-    let window_start_ms =
-        start_ms + ramp.as_millis() as u64 + (args.settle_secs * 1000.0) as u64;
+    let window_start_ms = start_ms + ramp.as_millis() as u64 + (args.settle_secs * 1000.0) as u64;
     let window_end_ms = window_start_ms + (args.hold_secs * 1000.0) as u64;
 
     let exe = std::env::current_exe().expect("own path");
@@ -303,7 +308,8 @@ fn engine_main(args: &Args) {
         let mut engine = SurveyEngine::new(config, Arc::clone(&script), Arc::new(prompts));
         let mut store = Store::open(dir.join("results.sqlite")).unwrap();
         let campaign = campaign_for(&mut store, &script.id, &script.title).unwrap();
-        let worker = StoreWorker::spawn(StoreApplier::new(store, campaign, dir.join("rec"))).unwrap();
+        let worker =
+            StoreWorker::spawn(StoreApplier::new(store, campaign, dir.join("rec"))).unwrap();
         let mut scale = Scale {
             target: Uri::parse(&format!("sip:callee@{sink_sip}")).unwrap(),
             destination: Peer::udp(sink_sip),
@@ -354,7 +360,8 @@ fn engine_main(args: &Args) {
     let sent = (b.media.packets_sent - a.media.packets_sent) as f64 / secs;
     let received = (b.media.packets_received - a.media.packets_received) as f64 / secs;
     let skipped = b.media.ticks_skipped - a.media.ticks_skipped;
-    let rss_per_call = (b.rss_kib.saturating_sub(scale.baseline_rss)) as f64 / b.calls.max(1) as f64;
+    let rss_per_call =
+        (b.rss_kib.saturating_sub(scale.baseline_rss)) as f64 / b.calls.max(1) as f64;
     let h = &b.media.send_interval;
     let per_packet_us = cpu * 1e6 / (sent + received).max(1.0);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
@@ -607,7 +614,10 @@ async fn reflect(socket: UdpSocket, shared: Rc<Shared>) {
                 if s == ssrc && seq == q.wrapping_add(1) {
                     let delta = now - at;
                     let dev = delta.abs_diff(Duration::from_millis(20));
-                    shared.deviations.borrow_mut().record(dev.as_micros() as u64);
+                    shared
+                        .deviations
+                        .borrow_mut()
+                        .record(dev.as_micros() as u64);
                 } else if s == ssrc {
                     shared.gaps.set(shared.gaps.get() + 1);
                 }

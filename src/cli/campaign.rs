@@ -89,13 +89,13 @@ pub struct RunArgs {
     /// Wait before calling a busy number again (e.g. `10m`); `never` for
     /// no retry. Each further retry waits twice as long.
     #[arg(long, default_value = "10m", value_parser = parse_retry)]
-    retry_busy: Option<Duration>,
+    retry_busy: RetryDelay,
     /// Wait before calling again after no answer.
     #[arg(long, default_value = "2h", value_parser = parse_retry)]
-    retry_no_answer: Option<Duration>,
+    retry_no_answer: RetryDelay,
     /// Wait before calling again after a failure that may pass (5xx, 408).
     #[arg(long, default_value = "30m", value_parser = parse_retry)]
-    retry_failed: Option<Duration>,
+    retry_failed: RetryDelay,
     /// Cancel calls still ringing after this many seconds (no answer).
     #[arg(long, default_value_t = 30.0, value_name = "SECS")]
     ring_secs: f64,
@@ -124,6 +124,11 @@ pub struct RunArgs {
     /// Folder of synthesised prompts [default: $XDG_CACHE_HOME/kuulo/tts].
     #[arg(long, value_name = "DIR")]
     tts_cache: Option<PathBuf>,
+    /// What to send between prompts: `silence` (comfort audio, which keeps
+    /// NATs and carriers' media timers happy) or `none` (no packets; for
+    /// callees such as `kuulo residents` that listen for the pause).
+    #[arg(long, default_value = "silence", value_parser = ["silence", "none"])]
+    idle_audio: String,
     /// No progress display.
     #[arg(long)]
     quiet: bool,
@@ -244,9 +249,9 @@ fn run_campaign(args: RunArgs) -> Result<ExitCode, CampaignError> {
                 hours,
                 retry: RetryPolicy {
                     max_attempts: args.max_attempts.max(1),
-                    busy: args.retry_busy,
-                    no_answer: args.retry_no_answer,
-                    failed: args.retry_failed,
+                    busy: args.retry_busy.0,
+                    no_answer: args.retry_no_answer.0,
+                    failed: args.retry_failed.0,
                     ..RetryPolicy::default()
                 },
             },
@@ -264,7 +269,11 @@ fn run_campaign(args: RunArgs) -> Result<ExitCode, CampaignError> {
                     realm: None,
                 },
             ),
-            media_idle: IdleMode::Silence,
+            media_idle: if args.idle_audio == "none" {
+                IdleMode::Nothing
+            } else {
+                IdleMode::Silence
+            },
             seed: runtime::seed(),
             progress: if args.quiet {
                 ProgressStyle::Quiet
@@ -430,10 +439,14 @@ fn parse_days(days: &str) -> Option<Vec<Weekday>> {
     Some(out)
 }
 
+/// A wait before a retry; `None` is `never`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct RetryDelay(Option<Duration>);
+
 /// `90s`, `10m`, `2h`, `1d`, a bare number of seconds, or `never`.
-fn parse_retry(s: &str) -> Result<Option<Duration>, String> {
+fn parse_retry(s: &str) -> Result<RetryDelay, String> {
     if s.eq_ignore_ascii_case("never") {
-        return Ok(None);
+        return Ok(RetryDelay(None));
     }
     let (number, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
         Some(i) => s.split_at(i),
@@ -453,7 +466,7 @@ fn parse_retry(s: &str) -> Result<Option<Duration>, String> {
     if n.is_nan() || n < 0.0 {
         return Err(format!("{s:?} is negative"));
     }
-    Ok(Some(Duration::from_secs_f64(n * scale)))
+    Ok(RetryDelay(Some(Duration::from_secs_f64(n * scale))))
 }
 
 fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
@@ -468,11 +481,12 @@ mod tests {
 
     #[test]
     fn retry_durations_parse() {
-        assert_eq!(parse_retry("90s"), Ok(Some(Duration::from_secs(90))));
-        assert_eq!(parse_retry("10m"), Ok(Some(Duration::from_secs(600))));
-        assert_eq!(parse_retry("2h"), Ok(Some(Duration::from_secs(7200))));
-        assert_eq!(parse_retry("45"), Ok(Some(Duration::from_secs(45))));
-        assert_eq!(parse_retry("never"), Ok(None));
+        let secs = |n| Ok(RetryDelay(Some(Duration::from_secs(n))));
+        assert_eq!(parse_retry("90s"), secs(90));
+        assert_eq!(parse_retry("10m"), secs(600));
+        assert_eq!(parse_retry("2h"), secs(7200));
+        assert_eq!(parse_retry("45"), secs(45));
+        assert_eq!(parse_retry("never"), Ok(RetryDelay(None)));
         assert!(parse_retry("soon").is_err());
         assert!(parse_retry("5y").is_err());
         assert!(parse_retry("-1m").is_err());

@@ -20,7 +20,9 @@ use kuulo::media::prompt::EncodedPrompt;
 use kuulo::media::sdp::AudioCodec;
 use kuulo::media::session::{splitmix, IdleMode};
 use kuulo::sim::driver::PopulationSockets;
-use kuulo::sim::{GivenAnswer, PopulationConfig, PopulationStats, ResidentPopulation, Shares};
+use kuulo::sim::{
+    GivenAnswer, PersonaCounts, PopulationConfig, PopulationStats, ResidentPopulation, Shares,
+};
 use kuulo::tts::SpeechSynth;
 
 use super::dial::{dial, DialPlan, ProgressStyle};
@@ -235,8 +237,13 @@ fn demo(args: &Args) -> Result<bool, DemoError> {
     let html = kuulo::campaign::render_html(&report);
     std::fs::write(&args.html, html).map_err(io(&args.html))?;
     let stored = store.answer_rows(campaign_id)?.len() as u64;
-    let checks = Checks::new(&stats, &given, &outcome, &report, stored);
-    checks.print(&stats, shares);
+    let drawn = ResidentPopulation::predict(args.seed, &shares, stats.calls);
+    let checks = Checks::new(drawn, &stats, &given, &outcome, &report, stored);
+    checks.print(shares);
+    println!(
+        "  ({} keys pressed, {} voice answers)",
+        stats.keys, stats.voice_answers
+    );
     println!(
         "\nreport: {}   results: {}   contacts: {}",
         args.html.display(),
@@ -477,13 +484,16 @@ impl Residents {
     }
 }
 
-/// What the residents did against what the store holds.
+/// What the seed says the residents will do, what they say they did, and
+/// what the store holds: the three must agree exactly.
 struct Checks {
-    rows: Vec<(&'static str, u64, u64)>,
+    /// (what, drawn from the seed, the residents' log, the store).
+    rows: Vec<(&'static str, Option<u64>, u64, u64)>,
 }
 
 impl Checks {
     fn new(
+        drawn: PersonaCounts,
         stats: &PopulationStats,
         given: &[GivenAnswer],
         outcome: &super::dial::DialOutcome,
@@ -493,62 +503,83 @@ impl Checks {
         let disposition = |name: &str| outcome.summary.dispositions.get(name).copied().unwrap_or(0);
         Checks {
             rows: vec![
-                ("calls", stats.calls, outcome.stats.placed),
-                ("busy", stats.busy, disposition("busy")),
-                ("no answer", stats.no_answer, disposition("no_answer")),
-                ("answered", stats.answered, report.funnel.reached),
-                ("declined", stats.declined, report.funnel.declined),
-                ("answers", given.len() as u64, stored_answers),
+                ("calls", None, stats.calls, outcome.stats.placed),
+                ("busy", Some(drawn.busy), stats.busy, disposition("busy")),
+                (
+                    "no answer",
+                    Some(drawn.no_answer),
+                    stats.no_answer,
+                    disposition("no_answer"),
+                ),
+                (
+                    "answered",
+                    Some(drawn.answered),
+                    stats.answered,
+                    report.funnel.reached,
+                ),
+                (
+                    "declined",
+                    Some(drawn.declined),
+                    stats.declined,
+                    report.funnel.declined,
+                ),
+                (
+                    "hung up",
+                    Some(drawn.hang_up_midway),
+                    stats.hung_up,
+                    disposition("partial") + disposition("abandoned"),
+                ),
+                (
+                    "completed",
+                    Some(drawn.complete()),
+                    stats.answered - stats.declined - stats.hung_up,
+                    report.funnel.completed,
+                ),
+                ("answers", None, given.len() as u64, stored_answers),
             ],
         }
     }
 
     fn all_agree(&self) -> bool {
-        self.rows.iter().all(|(_, a, b)| a == b)
+        self.rows
+            .iter()
+            .all(|(_, drawn, theirs, ours)| theirs == ours && drawn.is_none_or(|d| d == *theirs))
     }
 
-    fn print(&self, stats: &PopulationStats, shares: Shares) {
-        println!("\nthe residents' own log against the results store:");
+    fn print(&self, shares: Shares) {
+        println!("\nwhat the seed drew, what the residents did, what the store holds:");
         println!(
-            "  {:<10} {:>9} {:>9}  {:>7} {:>7}",
-            "", "residents", "stored", "share", "set"
+            "  {:<10} {:>7} {:>9} {:>7}  {:>6} {:>6}",
+            "", "drawn", "residents", "stored", "share", "set"
         );
-        let answered = stats.answered.max(1) as f64;
-        let calls = stats.calls.max(1) as f64;
-        for (name, theirs, ours) in &self.rows {
-            let (share, set) = match *name {
-                "busy" => (*theirs as f64 / calls, Some(shares.busy)),
-                "no answer" => (*theirs as f64 / calls, Some(shares.no_answer)),
-                "declined" => (*theirs as f64 / answered, Some(shares.decline)),
-                _ => (f64::NAN, None),
+        let calls = self.rows[0].2.max(1) as f64;
+        let answered = self.rows[3].2.max(1) as f64;
+        for (name, drawn, theirs, ours) in &self.rows {
+            let share = match *name {
+                "busy" => Some((*theirs as f64 / calls, shares.busy)),
+                "no answer" => Some((*theirs as f64 / calls, shares.no_answer)),
+                "declined" => Some((*theirs as f64 / answered, shares.decline)),
+                "hung up" => Some((*theirs as f64 / answered, shares.hang_up_midway)),
+                _ => None,
             };
-            let mark = if theirs == ours { "ok" } else { "MISMATCH" };
-            match set {
-                Some(set) => println!(
-                    "  {name:<10} {theirs:>9} {ours:>9}  {:>6.1}% {:>6.1}%  {mark}",
-                    share * 100.0,
-                    set * 100.0
-                ),
-                None => println!(
-                    "  {name:<10} {theirs:>9} {ours:>9}  {:>7} {:>7}  {mark}",
-                    "", ""
-                ),
-            }
+            let share = share.map_or(String::from("              "), |(got, set)| {
+                format!("{:>5.1}% {:>5.1}%", got * 100.0, set * 100.0)
+            });
+            let agree = theirs == ours && drawn.is_none_or(|d| d == *theirs);
+            let drawn = drawn.map_or(String::from("-"), |d| d.to_string());
+            let mark = if agree { "ok" } else { "MISMATCH" };
+            println!("  {name:<10} {drawn:>7} {theirs:>9} {ours:>7}  {share}  {mark}");
         }
-        println!(
-            "  ({} keys pressed, {} voice answers, {} hung up midway)",
-            stats.keys, stats.voice_answers, stats.hung_up
-        );
     }
 
     fn json(&self, stats: &PopulationStats, elapsed: Duration) -> String {
         let rows: serde_json::Map<String, serde_json::Value> = self
             .rows
             .iter()
-            .map(|(name, theirs, ours)| {
+            .map(|(name, drawn, theirs, ours)| {
                 (
                     name.replace(' ', "_"),
-                    serde_json::json!({ "residents": theirs, "stored": ours }),
+                    serde_json::json!({ "drawn": drawn, "residents": theirs, "stored": ours }),
                 )
             })
             .collect();
@@ -556,7 +587,6 @@ impl Checks {
             "agree": self.all_agree(),
             "elapsed_secs": elapsed.as_secs_f64(),
             "checks": rows,
-            "hung_up_midway": stats.hung_up,
             "keys": stats.keys,
             "voice_answers": stats.voice_answers,
             "refused_full": stats.refused_full,

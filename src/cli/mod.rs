@@ -115,3 +115,42 @@ pub fn count(n: usize, noun: &str) -> String {
         format!("{n} {noun}s")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn every_subcommand_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn campaign_run_parses_every_option_type() {
+        let cli = Cli::try_parse_from([
+            "kuulo",
+            "campaign",
+            "run",
+            "--script",
+            "s.toml",
+            "--trunk",
+            "sip:127.0.0.1:5070",
+            "--db",
+            "r.sqlite",
+            "--retry-busy",
+            "90s",
+            "--retry-no-answer",
+            "never",
+            "--holidays",
+            "2026-12-24,2026-12-25",
+            "--tz",
+            "Europe/Stockholm",
+            "--cps",
+            "2.5",
+        ])
+        .unwrap();
+        assert!(matches!(cli.command, Command::Campaign(_)));
+        assert!(Cli::try_parse_from(["kuulo", "campaign", "run", "--retry-busy", "soon"]).is_err());
+    }
+}

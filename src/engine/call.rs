@@ -56,6 +56,9 @@ pub(super) struct Call {
     pub failed: bool,
     /// The deadline the engine's timer heap holds for this call.
     pub scheduled: Option<Instant>,
+    /// The addresses routing media to this call (the SDP's and any the
+    /// session latched to), removed with it: no scan of every route.
+    pub route_keys: Vec<SocketAddr>,
     /// The interpreter's timers; a handful at most, so a list.
     timers: Vec<(TimerId, Instant)>,
     playing: Option<PlaybackId>,
@@ -82,6 +85,7 @@ impl Call {
             closing: false,
             failed: false,
             scheduled: None,
+            route_keys: Vec::new(),
             timers: Vec::new(),
             playing: None,
             beep_then: None,
@@ -92,6 +96,23 @@ impl Call {
     pub fn attach_media(&mut self, media: MediaSession, codec: AudioCodec) {
         self.media = Some(media);
         self.codec = codec;
+    }
+
+    /// Routes media from `addr` to this call.
+    pub fn add_route(&mut self, routes: &mut HashMap<SocketAddr, CallHandle>, addr: SocketAddr) {
+        routes.insert(addr, self.handle);
+        if !self.route_keys.contains(&addr) {
+            self.route_keys.push(addr);
+        }
+    }
+
+    /// Takes this call's routes out (those not since taken by another).
+    pub fn remove_routes(&mut self, routes: &mut HashMap<SocketAddr, CallHandle>) {
+        for addr in self.route_keys.drain(..) {
+            if routes.get(&addr) == Some(&self.handle) {
+                routes.remove(&addr);
+            }
+        }
     }
 
     /// Starts the survey; false if it had already started or cannot.
@@ -241,7 +262,7 @@ impl Call {
             }
             SessionEvent::RemoteLatched(addr) => {
                 tracing::debug!(%addr, "media latched");
-                ctx.routes.insert(addr, self.handle);
+                self.add_route(ctx.routes, addr);
             }
         }
     }

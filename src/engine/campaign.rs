@@ -104,7 +104,13 @@ impl CampaignDialler {
         self.errors
     }
 
-    fn end(&mut self, call: CallHandle, disposition: Disposition, sip_status: Option<u16>) {
+    fn end(
+        &mut self,
+        call: CallHandle,
+        disposition: Disposition,
+        sip_status: Option<u16>,
+        language: Option<&str>,
+    ) {
         let Some(p) = self.calls.remove(&call) else {
             return;
         };
@@ -116,7 +122,7 @@ impl CampaignDialler {
             &p.e164,
             disposition,
             sip_status,
-            None,
+            language,
             now,
         ) {
             self.errors += 1;
@@ -131,6 +137,7 @@ impl EngineApp for CampaignDialler {
             call,
             disposition,
             reason,
+            language,
             ..
         } = event
         {
@@ -140,7 +147,7 @@ impl EngineApp for CampaignDialler {
                 EndReason::Cancelled => Some(487),
                 _ => None,
             };
-            self.end(*call, *disposition, sip_status);
+            self.end(*call, *disposition, sip_status, language.as_deref());
         }
     }
 
@@ -198,7 +205,7 @@ impl EngineApp for CampaignDialler {
                             e164: order.e164,
                         },
                     );
-                    self.end(h, Disposition::Failed, None);
+                    self.end(h, Disposition::Failed, None, None);
                     break;
                 }
             }

@@ -106,7 +106,17 @@ impl PreciseTimer {
     pub fn new() -> PreciseTimer {
         #[cfg(target_os = "linux")]
         {
-            let fd = sys::timerfd().and_then(tokio::io::unix::AsyncFd::new);
+            let fd = sys::timerfd().and_then(|fd| {
+                // SAFETY: an `OwnedFd` stays open, and names the same
+                // descriptor, until the `AsyncFd` that owns it is dropped.
+                let registered = unsafe {
+                    tokio::io::unix::AsyncFd::register_with_interest(
+                        fd,
+                        tokio::io::Interest::READABLE,
+                    )
+                };
+                registered.map_err(io::Error::from)
+            });
             if let Err(e) = &fd {
                 tracing::debug!(error = %e, "no timerfd: the shard clock uses tokio's timer");
             }

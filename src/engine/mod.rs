@@ -60,9 +60,7 @@ use call::{Call, Ctx};
 use kuulo_campaign::CallId;
 pub use kuulo_campaign::Disposition;
 pub use prompts::{LibraryError, PromptLibrary};
-pub use types::{
-    EngineConfig, EngineError, EngineEvent, MediaDatagram, ShardMediaStats, StoreOp,
-};
+pub use types::{EngineConfig, EngineError, EngineEvent, MediaDatagram, ShardMediaStats, StoreOp};
 
 /// One shard of survey calls. See the [module documentation](self).
 #[derive(Debug)]
@@ -474,7 +472,7 @@ impl SurveyEngine {
         drop(_enter);
         let mut call = Call::new(h, call_id, Arc::clone(&self.script), None);
         call.attach_media(media, negotiated.codec);
-        self.routes.insert(negotiated.remote, h);
+        call.add_route(&mut self.routes, negotiated.remote);
         tracing::info!(parent: &call.span, codec = ?negotiated.codec, remote = %negotiated.remote, "answering");
         self.calls.insert(h, call);
         self.ua.ring(now, h, None);
@@ -508,7 +506,7 @@ impl SurveyEngine {
         match started {
             Ok((media, negotiated)) => {
                 call.attach_media(media, negotiated.codec);
-                self.routes.insert(negotiated.remote, h);
+                call.add_route(&mut self.routes, negotiated.remote);
                 self.start(now, h);
             }
             Err(e) => {
@@ -544,7 +542,7 @@ impl SurveyEngine {
             routes: &mut self.routes,
         };
         call.end(now, &mut ctx);
-        self.routes.retain(|_, c| *c != h);
+        call.remove_routes(&mut self.routes);
         let disposition = match call.interp.outcome() {
             // A call the survey never started on has no survey outcome, whatever
             // the interpreter says after its hang-up: busy, no answer, failed.
@@ -565,13 +563,14 @@ impl SurveyEngine {
             call: h,
             disposition,
             sip_status,
-            language,
+            language: language.clone(),
         });
         self.events.push_back(EngineEvent::CallEnded {
             call: h,
             disposition,
             reason,
             answers: call.interp.answers().to_vec(),
+            language,
         });
     }
 }

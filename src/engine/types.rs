@@ -128,6 +128,8 @@ pub enum EngineEvent {
         reason: EndReason,
         /// Every answer given, in order.
         answers: Vec<(StepId, AnswerValue)>,
+        /// The survey's language, once the survey ran.
+        language: Option<String>,
     },
 }
 

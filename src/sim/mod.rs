@@ -139,6 +139,59 @@ pub struct PopulationStats {
     pub refused_full: u64,
 }
 
+/// How many residents of each kind a population's calls meet, as
+/// [`ResidentPopulation::predict`] draws them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PersonaCounts {
+    /// Busy.
+    pub busy: u64,
+    /// Never answer.
+    pub no_answer: u64,
+    /// Answer.
+    pub answered: u64,
+    /// Of those answering: decline consent.
+    pub declined: u64,
+    /// Of those answering: hang up after one or two answers.
+    pub hang_up_midway: u64,
+}
+
+impl PersonaCounts {
+    /// Residents who answer every question.
+    pub fn complete(&self) -> u64 {
+        self.answered - self.declined - self.hang_up_midway
+    }
+}
+
+/// A uniform draw from [0, 1), to compare with a share.
+fn unit(rng: &mut u64) -> f64 {
+    (resident::splitmix(rng) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Who answers the next call.
+fn draw_persona(rng: &mut u64, s: &Shares) -> Persona {
+    let roll = unit(rng);
+    if roll < s.busy {
+        return Persona::Busy;
+    }
+    if roll < s.busy + s.no_answer {
+        return Persona::NoAnswer;
+    }
+    let roll2 = unit(rng);
+    let roll3 = unit(rng);
+    // Drawn only when asked for, so a population without barge-in keeps
+    // the random stream (and the residents) it always had.
+    let barges_in = s.barge_in > 0.0 && unit(rng) < s.barge_in;
+    let hangs_up = roll2 >= s.decline && roll2 < s.decline + s.hang_up_midway;
+    // After how many answers, drawn for everyone to keep the stream simple.
+    let after = 1 + (resident::splitmix(rng) % 2) as usize;
+    Persona::Answers {
+        decline: roll2 < s.decline,
+        hang_up_after: hangs_up.then_some(after),
+        wrong_key: roll3 < s.wrong_key,
+        barges_in,
+    }
+}
+
 /// One answer a resident gave, by the SIP Call-ID of its call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GivenAnswer {
@@ -275,9 +328,31 @@ impl ResidentPopulation {
         resident::splitmix(&mut self.rng)
     }
 
-    /// A uniform draw from [0, 1), to compare with a share.
-    fn next_unit(&mut self) -> f64 {
-        (self.next_random() >> 11) as f64 / (1u64 << 53) as f64
+    /// What a population with this `seed` and `shares` (its config's) will
+    /// do with its first `calls` calls, from the seed alone: the same draws, in the same order, as
+    /// the calls themselves make (given enough capacity that none is
+    /// refused). What a caller stores can be checked against it exactly.
+    pub fn predict(seed: u64, shares: &Shares, calls: u64) -> PersonaCounts {
+        let mut rng = seed | 1;
+        let mut counts = PersonaCounts::default();
+        for _ in 0..calls {
+            match draw_persona(&mut rng, shares) {
+                Persona::Busy => counts.busy += 1,
+                Persona::NoAnswer => counts.no_answer += 1,
+                Persona::Answers {
+                    decline,
+                    hang_up_after,
+                    ..
+                } => {
+                    counts.answered += 1;
+                    counts.declined += u64::from(decline);
+                    counts.hang_up_midway += u64::from(hang_up_after.is_some());
+                    // The resident's own seed.
+                    resident::splitmix(&mut rng);
+                }
+            }
+        }
+        counts
     }
 
     fn pump(&mut self, now: Instant) {
@@ -325,26 +400,7 @@ impl ResidentPopulation {
         offer: Option<Bytes>,
     ) {
         self.stats.calls += 1;
-        let roll = self.next_unit();
-        let s = self.config.shares;
-        let persona = if roll < s.busy {
-            Persona::Busy
-        } else if roll < s.busy + s.no_answer {
-            Persona::NoAnswer
-        } else {
-            let roll2 = self.next_unit();
-            let roll3 = self.next_unit();
-            // Drawn only when asked for, so a population without barge-in
-            // keeps the random stream (and the residents) it always had.
-            let barges_in = s.barge_in > 0.0 && self.next_unit() < s.barge_in;
-            Persona::Answers {
-                decline: roll2 < s.decline,
-                hang_up_after: (roll2 >= s.decline && roll2 < s.decline + s.hang_up_midway)
-                    .then_some(1 + (self.next_random() % 2) as usize),
-                wrong_key: roll3 < s.wrong_key,
-                barges_in,
-            }
-        };
+        let persona = draw_persona(&mut self.rng, &self.config.shares);
         match persona {
             Persona::Busy => {
                 self.stats.busy += 1;

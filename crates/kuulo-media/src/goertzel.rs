@@ -226,10 +226,11 @@ impl DtmfDetector {
             rest = tail;
             let (mut re, mut im) = (self.acc_re, self.acc_im);
             let mut energy = self.acc_energy;
-            for (&s, (br, bi)) in chunk
-                .iter()
-                .zip(t.basis_re[self.acc_len..].iter().zip(&t.basis_im[self.acc_len..]))
-            {
+            for (&s, (br, bi)) in chunk.iter().zip(
+                t.basis_re[self.acc_len..]
+                    .iter()
+                    .zip(&t.basis_im[self.acc_len..]),
+            ) {
                 let x = f32::from(s);
                 for f in 0..8 {
                     re[f] += x * br[f];

@@ -32,7 +32,7 @@ fn ports() -> (u16, u16) {
     (base, base + 10)
 }
 
-fn residents(sip_port: u16, rtp_base: u16) -> Proc {
+fn residents(sip_port: u16, rtp_base: u16, tts: &Path) -> Proc {
     let mut proc = Proc::spawn(
         Command::new(env!("CARGO_BIN_EXE_kuulo"))
             .arg("residents")
@@ -40,6 +40,11 @@ fn residents(sip_port: u16, rtp_base: u16) -> Proc {
             .args(["--rtp-base", &rtp_base.to_string(), "--count", "40"])
             .arg("--script")
             .arg(root().join("tests/surveys/keys/survey.toml"))
+            // Knowing the prompts' lengths keeps residents in step when
+            // the caller is slow to start a prompt under load.
+            .arg("--speech-prompts")
+            .arg("--tts-cache")
+            .arg(tts)
             .args([
                 "--fast",
                 "--seed",
@@ -108,7 +113,7 @@ fn a_campaign_killed_mid_run_resumes_without_overcalling_or_losing_answers() {
     std::fs::write(dir.path().join("contacts.csv"), contacts()).unwrap();
     let db = dir.path().join("results.sqlite");
     let (sip_port, rtp_base) = ports();
-    let callees = residents(sip_port, rtp_base);
+    let callees = residents(sip_port, rtp_base, &dir.path().join("tts"));
 
     // First run: killed once a third of the contacts have had a call and
     // some answers are in.

@@ -280,6 +280,7 @@ fn run_campaign(args: RunArgs) -> Result<ExitCode, CampaignError> {
             } else {
                 ProgressStyle::for_stderr()
             },
+            active: None,
         };
     let campaign = prepared.campaign;
     let rt = runtime::tokio().map_err(CampaignError::Runtime)?;

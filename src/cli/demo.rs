@@ -224,6 +224,7 @@ fn demo(args: &Args) -> Result<bool, DemoError> {
         } else {
             ProgressStyle::for_stderr()
         },
+        active: None,
     };
     let rt = runtime::tokio().map_err(|e| DemoError::Dial(e.into()))?;
     let outcome = rt.block_on(dial(prepared, &db, plan));
@@ -371,7 +372,7 @@ pub fn contact_list(residents: u16, seed: u64) -> String {
 
 /// Raises the soft limit on open files towards `want` (Debian's default
 /// soft limit, 1,024, is too low for a thousand residents' sockets).
-fn raise_open_files(want: u64) {
+pub(crate) fn raise_open_files(want: u64) {
     // SAFETY: getrlimit/setrlimit only read and write the struct passed.
     unsafe {
         let mut limit = libc::rlimit {

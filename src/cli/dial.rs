@@ -75,6 +75,9 @@ pub struct DialPlan {
     pub seed: u64,
     /// Progress display.
     pub progress: ProgressStyle,
+    /// Where to publish the number of calls under way (for a sampler on
+    /// another thread).
+    pub active: Option<Arc<std::sync::atomic::AtomicUsize>>,
 }
 
 /// What a dialling run did.
@@ -96,6 +99,12 @@ pub struct DialOutcome {
     pub elapsed: Duration,
     /// Most calls under way at once.
     pub peak_active: usize,
+    /// From the first call placed to the last.
+    pub dialling_time: Duration,
+    /// From INVITE to the answer, of every answered call.
+    pub setup_times: Vec<Duration>,
+    /// The engine's media figures at the end (every call's).
+    pub media: kuulo::engine::ShardMediaStats,
 }
 
 /// Why dialling could not run.
@@ -153,6 +162,9 @@ pub async fn dial(
         progress: Progress::new(plan.progress, prepared.campaign),
         hung_up: false,
         peak_active: 0,
+        setup_times: Vec::new(),
+        active: plan.active.clone(),
+        placing: None,
     };
     let summary = run_app(
         &mut engine,
@@ -176,6 +188,11 @@ pub async fn dial(
         store_errors,
         elapsed: started.elapsed(),
         peak_active: app.peak_active,
+        setup_times: app.setup_times,
+        dialling_time: app
+            .placing
+            .map_or(Duration::ZERO, |(first, last, _)| last - first),
+        media: engine.media_stats(),
     })
 }
 
@@ -217,6 +234,10 @@ struct Running {
     progress: Progress,
     hung_up: bool,
     peak_active: usize,
+    setup_times: Vec<Duration>,
+    active: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    /// When the first and the latest call were placed, and how many then.
+    placing: Option<(Instant, Instant, u64)>,
 }
 
 /// How often the signal flag is looked at and the progress redrawn.
@@ -224,6 +245,11 @@ const TICK: Duration = Duration::from_millis(250);
 
 impl EngineApp for Running {
     fn on_event(&mut self, event: &EngineEvent) {
+        if let EngineEvent::CallStarted { call, .. } = event {
+            if let Some(placed) = self.dialler.placed_at(*call) {
+                self.setup_times.push(placed.elapsed());
+            }
+        }
         self.dialler.on_event(event);
     }
 
@@ -237,7 +263,17 @@ impl EngineApp for Running {
             engine.hangup_all(now);
         }
         self.dialler.on_tick(engine, now);
-        self.peak_active = self.peak_active.max(self.dialler.active_calls());
+        let placed = self.dialler.dialer().stats().placed;
+        self.placing = match self.placing {
+            None if placed > 0 => Some((now, now, placed)),
+            Some((first, _, before)) if placed > before => Some((first, now, placed)),
+            kept => kept,
+        };
+        let active = self.dialler.active_calls();
+        self.peak_active = self.peak_active.max(active);
+        if let Some(shared) = &self.active {
+            shared.store(active, Ordering::Relaxed);
+        }
         self.progress
             .maybe_draw(self.dialler.dialer().stats(), now, &self.dialler);
     }

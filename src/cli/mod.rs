@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod bench;
 mod call;
 mod campaign;
 mod check;
@@ -53,6 +54,9 @@ pub enum Command {
     /// The whole job on loopback: call 1,000 simulated residents with the
     /// digital-services survey and print the report.
     Demo(demo::Args),
+    /// The load benchmark: a campaign against simulated residents in
+    /// another process, with full media, measured.
+    Bench(bench::Args),
     /// Run a calling campaign: import contacts, dial, run the survey.
     Campaign(Box<campaign::Args>),
     /// Simulated residents answering survey calls: a fake phone network.
@@ -75,6 +79,7 @@ pub fn run() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Call(args) => call::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Campaign(args) => campaign::run(*args),
         Command::Residents(args) => residents::run(args),
         Command::Report(args) => report::run(args),

@@ -16,6 +16,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kuulo::engine::{LibraryError, PromptLibrary};
 use kuulo::media::prompt::EncodedPrompt;
 use kuulo::media::sdp::AudioCodec;
 use kuulo::sim::driver::{self, PopulationSockets};
@@ -71,10 +72,29 @@ pub struct Args {
     /// the realistic 0.5-4 s and 0.3-1.5 s: for tests and quick demos.
     #[arg(long)]
     pub fast: bool,
+    /// Ring this long before answering, a range in ms (e.g. `0-0` answers
+    /// at once) [default: 500-4000, or 200-1000 with --fast].
+    #[arg(long, value_name = "MIN-MAX", value_parser = parse_range_ms)]
+    pub answer_ms: Option<(Duration, Duration)>,
+    /// Think this long before pressing a key, a range in ms [default:
+    /// 300-1500, or 100-400 with --fast].
+    #[arg(long, value_name = "MIN-MAX", value_parser = parse_range_ms)]
+    pub think_ms: Option<(Duration, Duration)>,
     /// What residents say to an open question: an 8 kHz mono 16-bit WAV
     /// [default: a 1.2 s tone].
     #[arg(long, value_name = "WAV")]
     pub voice: Option<PathBuf>,
+    /// Know the prompts' lengths from the script's own prompts (recorded,
+    /// or spoken by espeak-ng from the same cache the caller uses), so a
+    /// caller stalled under load is not taken for a prompt's end.
+    #[arg(long, conflicts_with = "prompt_tones")]
+    pub speech_prompts: bool,
+    /// The caller plays every prompt as a tone this long (`kuulo bench`).
+    #[arg(long, value_name = "MS")]
+    pub prompt_tones: Option<u32>,
+    /// Folder of synthesised prompts [default: $XDG_CACHE_HOME/kuulo/tts].
+    #[arg(long, value_name = "DIR")]
+    pub tts_cache: Option<PathBuf>,
 }
 
 /// Why the population could not run.
@@ -98,6 +118,8 @@ enum ResidentsError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Voice(#[from] kuulo::media::prompt::PromptError),
+    #[error("the survey's prompts: {0}")]
+    Prompts(String),
 }
 
 /// The JSON line printed at the end.
@@ -173,6 +195,11 @@ pub fn run(args: Args) -> ExitCode {
         Ok(v) => v,
         Err(e) => return fail(&ResidentsError::from(e), exit::TROUBLE),
     };
+    let mut config = config;
+    config.prompts = match prompt_lengths(&args, &script) {
+        Ok(p) => p,
+        Err(e) => return fail(&e, exit::TROUBLE),
+    };
     let mut population = ResidentPopulation::new(config, Arc::new(script), Arc::new(voice));
     let ran = runtime::tokio()
         .map_err(ResidentsError::from)
@@ -188,6 +215,44 @@ pub fn run(args: Args) -> ExitCode {
         }
         Err(e) => fail(&e, exit::TROUBLE),
     }
+}
+
+/// `200-1000`: a range of milliseconds.
+fn parse_range_ms(s: &str) -> Result<(Duration, Duration), String> {
+    let bad = || format!("{s:?} is not a range of milliseconds like 200-1000");
+    let (a, b) = s.split_once('-').ok_or_else(bad)?;
+    let a: u64 = a.trim().parse().map_err(|_| bad())?;
+    let b: u64 = b.trim().parse().map_err(|_| bad())?;
+    if a > b {
+        return Err(bad());
+    }
+    Ok((Duration::from_millis(a), Duration::from_millis(b)))
+}
+
+/// The prompts as the caller plays them, when the command line says.
+fn prompt_lengths(
+    args: &Args,
+    script: &kuulo::ivr::SurveyScript,
+) -> Result<Option<Arc<PromptLibrary>>, ResidentsError> {
+    if let Some(ms) = args.prompt_tones {
+        let library = PromptLibrary::build(script, |_, _, _| {
+            Ok::<_, LibraryError>(tone(ms, 600.0, 6000.0))
+        })
+        .map_err(|e| ResidentsError::Prompts(e.to_string()))?;
+        return Ok(Some(Arc::new(library)));
+    }
+    if !args.speech_prompts {
+        return Ok(None);
+    }
+    let synth = kuulo::tts::SpeechSynth::new(
+        args.tts_cache
+            .clone()
+            .unwrap_or_else(super::synth::default_cache_dir),
+    )
+    .map_err(|e| ResidentsError::Prompts(e.to_string()))?;
+    let library =
+        PromptLibrary::load(script, &synth).map_err(|e| ResidentsError::Prompts(e.to_string()))?;
+    Ok(Some(Arc::new(library)))
 }
 
 /// The population's settings from the command line, checked.
@@ -240,6 +305,12 @@ fn config(args: &Args) -> Result<PopulationConfig, ResidentsError> {
     if args.fast {
         config.answer_delay = (Duration::from_millis(200), Duration::from_secs(1));
         config.think_time = (Duration::from_millis(100), Duration::from_millis(400));
+    }
+    if let Some(range) = args.answer_ms {
+        config.answer_delay = range;
+    }
+    if let Some(range) = args.think_ms {
+        config.think_time = range;
     }
     Ok(config)
 }

@@ -25,6 +25,7 @@ use super::{EngineEvent, SurveyEngine};
 struct Placed {
     store_call: CallId,
     e164: String,
+    since: Instant,
 }
 
 /// Drives a [`Dialer`] through a [`SurveyEngine`].
@@ -87,6 +88,11 @@ impl CampaignDialler {
     /// Whether [`stop_dialling`](Self::stop_dialling) was called.
     pub fn is_draining(&self) -> bool {
         self.draining
+    }
+
+    /// When a call still under way was placed.
+    pub fn placed_at(&self, call: CallHandle) -> Option<Instant> {
+        self.calls.get(&call).map(|p| p.since)
     }
 
     /// Calls placed and not yet ended.
@@ -192,6 +198,7 @@ impl EngineApp for CampaignDialler {
                         Placed {
                             store_call,
                             e164: order.e164,
+                            since: now,
                         },
                     );
                 }
@@ -203,6 +210,7 @@ impl EngineApp for CampaignDialler {
                         Placed {
                             store_call,
                             e164: order.e164,
+                            since: now,
                         },
                     );
                     self.end(h, Disposition::Failed, None, None);

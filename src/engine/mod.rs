@@ -72,6 +72,9 @@ pub struct SurveyEngine {
     calls: HashMap<CallHandle, Call>,
     /// Peer media address to call; see "Media routing" above.
     routes: HashMap<SocketAddr, CallHandle>,
+    /// Media figures of the calls that have ended, so the shard's figures
+    /// cover every call, not only those under way.
+    ended_media: ShardMediaStats,
     timers: BinaryHeap<Reverse<(Instant, CallHandle)>>,
     dirty: Vec<CallHandle>,
     media_out: VecDeque<MediaDatagram>,
@@ -99,6 +102,7 @@ impl SurveyEngine {
             prompts,
             calls: HashMap::new(),
             routes: HashMap::new(),
+            ended_media: ShardMediaStats::default(),
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
             media_out: VecDeque::new(),
@@ -133,15 +137,9 @@ impl SurveyEngine {
     /// The media counters of every call in progress, summed: what a load
     /// benchmark reads to see whether the shard keeps its 20 ms clock.
     pub fn media_stats(&self) -> ShardMediaStats {
-        let mut total = ShardMediaStats::default();
+        let mut total = self.ended_media;
         for media in self.calls.values().filter_map(|c| c.media.as_ref()) {
-            let s = media.stats();
-            total.sessions += 1;
-            total.packets_sent += s.packets_sent;
-            total.packets_received += s.packets_received;
-            total.ticks_skipped += s.ticks_skipped;
-            total.transmit_overflow += s.transmit_overflow;
-            total.send_interval.merge(&s.send_interval);
+            total.add(&media.stats());
         }
         total
     }
@@ -543,6 +541,9 @@ impl SurveyEngine {
         };
         call.end(now, &mut ctx);
         call.remove_routes(&mut self.routes);
+        if let Some(media) = &call.media {
+            self.ended_media.add(&media.stats());
+        }
         let disposition = match call.interp.outcome() {
             // A call the survey never started on has no survey outcome, whatever
             // the interpreter says after its hang-up: busy, no answer, failed.

@@ -174,7 +174,7 @@ impl std::fmt::Debug for MediaDatagram {
     }
 }
 
-/// The media counters of a shard's calls in progress, summed over their
+/// The media counters of every call a shard has run, summed over their
 /// sessions (see [`SurveyEngine::media_stats`](super::SurveyEngine::media_stats)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ShardMediaStats {
@@ -191,6 +191,18 @@ pub struct ShardMediaStats {
     /// Deviation of each send interval from 20 ms, as the sessions saw
     /// their own ticks.
     pub send_interval: IntervalHistogram,
+}
+
+impl ShardMediaStats {
+    /// Adds one session's figures.
+    pub fn add(&mut self, s: &kuulo_media::session::SessionStats) {
+        self.sessions += 1;
+        self.packets_sent += s.packets_sent;
+        self.packets_received += s.packets_received;
+        self.ticks_skipped += s.ticks_skipped;
+        self.transmit_overflow += s.transmit_overflow;
+        self.send_interval.merge(&s.send_interval);
+    }
 }
 
 /// Why an outbound call could not be placed.

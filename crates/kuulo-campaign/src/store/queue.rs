@@ -80,6 +80,18 @@ pub struct AnswerRow {
 }
 
 impl Store {
+    /// Milliseconds of every ended call of `campaign` from its attempt's
+    /// start (ringing included) to its end: the denominator of a
+    /// benchmark's CPU per call-minute.
+    pub fn call_millis(&self, campaign: CampaignId) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT COALESCE(SUM(ended_at - started_at), 0) FROM calls
+             WHERE campaign_id = ?1 AND ended_at IS NOT NULL",
+            params![campaign.0],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Puts contacts in the queue in one transaction, excluded ones with
     /// their reason (so the report can count them). Numbers already queued
     /// stay as they are. Returns how many were new.

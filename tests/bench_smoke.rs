@@ -1,0 +1,51 @@
+//! `kuulo bench --smoke`, the short load run CI makes on every change:
+//! 300 survey calls with full media against simulated residents in their
+//! own process; it must end with every call completed, every digit the
+//! residents pressed detected and no answer lost or invented.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::Proc;
+
+#[test]
+fn the_smoke_bench_completes_every_call_and_detects_every_digit() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("bench.json");
+    let rtp_base = 25_000 + (std::process::id() % 10) as u16 * 700;
+    let out = Proc::spawn(
+        Command::new(env!("CARGO_BIN_EXE_kuulo"))
+            .args(["bench", "--smoke", "--quiet"])
+            .args(["--rtp-base", &rtp_base.to_string()])
+            .arg("--dir")
+            .arg(dir.path().join("run"))
+            .arg("--json")
+            .arg(&json),
+    )
+    .wait("kuulo bench --smoke", Duration::from_secs(180));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let n = |k: &str| r[k].as_f64().unwrap_or_else(|| panic!("{k} in {r}"));
+    assert_eq!(n("attempted"), 300.0, "{r}");
+    assert_eq!(n("completed"), 300.0, "{r}");
+    assert_eq!(n("digits_sent"), n("digits_detected"), "{r}");
+    // Consent and three questions: four keys a call.
+    assert_eq!(n("digits_sent"), 1200.0, "{r}");
+    assert_eq!(n("answers_lost") + n("answers_extra"), 0.0, "{r}");
+    assert!(
+        n("rtp_sent") > 300.0 * 6.0 * 50.0 * 0.9,
+        "a second of audio per prompt: {r}"
+    );
+    assert!(n("raw_udp_rate") > 10_000.0, "{r}");
+    assert!(n("peak_concurrent") >= 100.0, "{r}");
+    assert!(stdout.contains("RTP send deviation"), "{stdout}");
+}

@@ -236,6 +236,7 @@ fn run_campaign(args: RunArgs) -> Result<ExitCode, CampaignError> {
         DialPlan {
             trunk,
             trunk_host,
+            more_trunks: Vec::new(),
             bind: args.bind,
             rtp: args
                 .rtp

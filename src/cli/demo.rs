@@ -191,6 +191,7 @@ fn demo(args: &Args) -> Result<bool, DemoError> {
     let plan = DialPlan {
         trunk: residents.sip,
         trunk_host: residents.sip.to_string(),
+        more_trunks: Vec::new(),
         bind: SocketAddr::new(LOOPBACK, 0),
         rtp: SocketAddr::new(LOOPBACK, 0),
         dialer: DialerConfig {

@@ -53,6 +53,9 @@ pub struct DialPlan {
     pub trunk: SocketAddr,
     /// The host part of the Request-URI: calls go to `sip:<E.164>@host`.
     pub trunk_host: String,
+    /// Further trunks (address, Request-URI host), matching
+    /// `dialer.trunks` after the first.
+    pub more_trunks: Vec<(SocketAddr, String)>,
     /// Local SIP address.
     pub bind: SocketAddr,
     /// Local RTP address (port 0: a free even port).
@@ -146,7 +149,7 @@ pub async fn dial(
 
     let store = Store::open(db)?;
     let dialer = load_dialer(&store, prepared.campaign, plan.dialer, plan.exclusions)?;
-    let dialler = CampaignDialler::new(
+    let mut dialler = CampaignDialler::new(
         store,
         prepared.campaign,
         dialer,
@@ -154,6 +157,9 @@ pub async fn dial(
         plan.trunk_host,
         plan.ring_timeout,
     );
+    for (addr, host) in plan.more_trunks {
+        dialler.add_trunk(Peer::udp(addr), host);
+    }
     let presses = Arc::new(AtomicU8::new(0));
     let signals = tokio::spawn(count_stop_signals(Arc::clone(&presses)));
     let mut app = Running {

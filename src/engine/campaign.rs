@@ -34,8 +34,8 @@ pub struct CampaignDialler {
     store: Store,
     campaign: CampaignId,
     dialer: Dialer,
-    trunk: Peer,
-    trunk_host: String,
+    /// Where each of the dialer's trunks is, and its Request-URI host.
+    trunks: Vec<(Peer, String)>,
     ring_timeout: Duration,
     calls: HashMap<CallHandle, Placed>,
     /// When each placed call's ring timeout falls due, earliest first: a
@@ -63,14 +63,19 @@ impl CampaignDialler {
             store,
             campaign,
             dialer,
-            trunk,
-            trunk_host: trunk_host.into(),
+            trunks: vec![(trunk, trunk_host.into())],
             ring_timeout,
             calls: HashMap::new(),
             ring_deadlines: BinaryHeap::new(),
             errors: 0,
             draining: false,
         }
+    }
+
+    /// Adds the address of the dialer's next trunk (`DialerConfig::trunks`
+    /// in the same order; the first is the one given to `new`).
+    pub fn add_trunk(&mut self, trunk: Peer, trunk_host: impl Into<String>) {
+        self.trunks.push((trunk, trunk_host.into()));
     }
 
     /// Every contact reached a final state and no call is under way.
@@ -183,10 +188,11 @@ impl EngineApp for CampaignDialler {
                 }
             };
             let (order, store_call) = order;
-            let target = Uri::parse(&format!("sip:{}@{}", order.e164, self.trunk_host));
+            let (trunk, host) = self.trunks.get(order.trunk).unwrap_or(&self.trunks[0]);
+            let target = Uri::parse(&format!("sip:{}@{}", order.e164, host));
             let placed = target.map_err(|e| e.to_string()).and_then(|t| {
                 engine
-                    .place_campaign_call(now, t, self.trunk, store_call.clone())
+                    .place_campaign_call(now, t, *trunk, store_call.clone())
                     .map_err(|e| e.to_string())
             });
             match placed {

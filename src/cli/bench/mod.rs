@@ -6,6 +6,11 @@
 //! rate in the same run, so the packet rate can be quoted as a share of
 //! what this machine can move at all.
 //!
+//! Two callee populations: the built-in simulated residents, and sipp UAS
+//! processes (Debian's sip-tester) answering every call and pressing the
+//! survey's keys from sipp's RFC 2833 pcaps, so the figures do not rest
+//! on our own code at both ends.
+//!
 //! `--smoke` is the short run CI makes on every change: it fails on any
 //! failed call, any digit lost or invented, or any answer not stored.
 
@@ -28,7 +33,10 @@ use super::dial::{dial, DialPlan, ProgressStyle};
 use super::runtime::{self, Prepared};
 use super::{exit, fail};
 
-/// The survey every bench call runs: consent, three questions, thanks.
+mod sipp;
+
+/// The survey every bench call runs: consent, a yes/no question, a rating
+/// and a voice answer ended with #: the keys sipp's pcaps hold (1, 2, 4, #).
 /// Prompts are tones of `--prompt-ms`, so no speech synthesis is needed.
 const BENCH_SURVEY: &str = r#"
 [survey]
@@ -69,14 +77,11 @@ min = 1
 max = 5
 
 [[step]]
-id = "channel"
-type = "choice"
-prompt = "channel"
-options = [
-  { key = "1", value = "phone" },
-  { key = "2", value = "web" },
-  { key = "3", value = "chat" },
-]
+id = "comment"
+type = "record"
+prompt = "comment"
+max_seconds = 10
+silence_seconds = 0
 
 [[step]]
 id = "thanks"
@@ -88,7 +93,7 @@ intro = { fi = "Hei." }
 consent = { fi = "Paina 1." }
 used = { fi = "Kylla vai ei." }
 rating = { fi = "Arvosana." }
-channel = { fi = "Kanava." }
+comment = { fi = "Kerro." }
 again = { fi = "Uudelleen." }
 bye = { fi = "Kiitos." }
 "#;
@@ -116,6 +121,14 @@ pub struct Args {
     /// First RTP port of the residents (two each).
     #[arg(long, default_value_t = 20000)]
     rtp_base: u16,
+    /// Who answers: `sim` (simulated residents in a child process) or
+    /// `sipp` (sipp UAS processes with RFC 2833 pcaps).
+    #[arg(long, default_value = "sim", value_parser = ["sim", "sipp"])]
+    population: String,
+    /// sipp processes to spread the calls over [default: one per 800
+    /// calls at once].
+    #[arg(long)]
+    sipp_instances: Option<u32>,
     /// Write the figures as JSON here too.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -282,7 +295,25 @@ fn bench(args: &Args) -> Result<BenchReport, BenchError> {
         .map_err(|e| BenchError::Residents(e.to_string()))?;
     }
     let campaign = prepared.campaign;
-    let residents = Residents::start(&script_path, args, capacity)?;
+    let callees = if args.population == "sipp" {
+        let instances = args
+            .sipp_instances
+            .unwrap_or_else(|| args.max_concurrent.min(args.calls).div_ceil(800))
+            .max(1);
+        // A key a prompt's length and half a second after the last.
+        let gap = Duration::from_millis(u64::from(args.prompt_ms) + 500);
+        Callees::Sipp(sipp::SippFarm::start(
+            &dir,
+            instances,
+            args.rtp_base.saturating_sub(200),
+            args.rtp_base,
+            args.calls,
+            gap,
+        )?)
+    } else {
+        Callees::Sim(Residents::start(&script_path, args, capacity)?)
+    };
+    let trunks = callees.trunks();
 
     // Memory: the baseline once prompts are built, the peak while calls
     // run, sampled beside the engine's thread.
@@ -306,8 +337,9 @@ fn bench(args: &Args) -> Result<BenchReport, BenchError> {
     };
     let cpu_before = cpu_time();
     let plan = DialPlan {
-        trunk: residents.sip,
-        trunk_host: residents.sip.to_string(),
+        trunk: trunks[0],
+        trunk_host: trunks[0].to_string(),
+        more_trunks: trunks[1..].iter().map(|a| (*a, a.to_string())).collect(),
         bind: SocketAddr::new(LOOPBACK, 0),
         rtp: SocketAddr::new(LOOPBACK, 0),
         dialer: DialerConfig {
@@ -315,7 +347,14 @@ fn bench(args: &Args) -> Result<BenchReport, BenchError> {
             burst: 1,
             ramp_up: Duration::ZERO,
             max_concurrent: args.max_concurrent,
-            trunks: Vec::new(),
+            // Spread evenly: each sipp replays media on one thread.
+            trunks: trunks
+                .iter()
+                .map(|a| kuulo::campaign::dialer::Trunk {
+                    name: a.to_string(),
+                    max_concurrent: args.max_concurrent.div_ceil(trunks.len() as u32),
+                })
+                .collect(),
             hours: CallingHours::always(chrono_tz::Europe::Helsinki),
             retry: RetryPolicy {
                 max_attempts: 1,
@@ -341,7 +380,8 @@ fn bench(args: &Args) -> Result<BenchReport, BenchError> {
     let cpu = cpu_time() - cpu_before;
     sampling.store(false, Ordering::Relaxed);
     let (peak_rss, calls_at_peak) = sampler.join().unwrap_or_default();
-    let given = residents.stop()?;
+    let answered = outcome.as_ref().map_or(0, |o| o.summary.started);
+    let given = callees.stop(answered)?;
     let outcome = outcome?;
     let _ = &temp;
 
@@ -425,6 +465,30 @@ fn tone(ms: u32, hz: f32, amplitude: f32) -> Vec<i16> {
     (0..ms * 8)
         .map(|i| (amplitude * (2.0 * std::f32::consts::PI * hz * i as f32 / 8000.0).sin()) as i16)
         .collect()
+}
+
+/// Who answers the bench's calls.
+enum Callees {
+    Sim(Residents),
+    Sipp(sipp::SippFarm),
+}
+
+impl Callees {
+    fn trunks(&self) -> Vec<SocketAddr> {
+        match self {
+            Callees::Sim(r) => vec![r.sip],
+            Callees::Sipp(f) => f.trunks.clone(),
+        }
+    }
+
+    /// Stops them; what they did (`answered`: calls the caller saw
+    /// answered, which sipp's scenario answers with its four keys).
+    fn stop(self, answered: u64) -> Result<ResidentsSummary, BenchError> {
+        match self {
+            Callees::Sim(r) => r.stop(),
+            Callees::Sipp(f) => Ok(f.stop(answered)),
+        }
+    }
 }
 
 /// The residents as a child process, so their CPU and memory are not

@@ -306,7 +306,7 @@ fn s(ms: u64) -> Duration {
 }
 
 fn answers(h: &Harness) -> Vec<(String, String)> {
-    h.rows("SELECT question, value FROM answers ORDER BY answered_at, question")
+    h.rows("SELECT question, value FROM answers ORDER BY rowid")
         .into_iter()
         .map(|r| (unquote(&r[0]), unquote(&r[1])))
         .collect()

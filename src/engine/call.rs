@@ -106,13 +106,21 @@ impl Call {
         }
     }
 
-    /// Takes this call's routes out (those not since taken by another).
-    pub fn remove_routes(&mut self, routes: &mut HashMap<SocketAddr, CallHandle>) {
-        for addr in self.route_keys.drain(..) {
-            if routes.get(&addr) == Some(&self.handle) {
-                routes.remove(&addr);
+    /// Takes this call's routes out (those not since taken by another)
+    /// and returns the addresses removed.
+    pub fn remove_routes(
+        &mut self,
+        routes: &mut HashMap<SocketAddr, CallHandle>,
+    ) -> Vec<SocketAddr> {
+        let mut removed = std::mem::take(&mut self.route_keys);
+        removed.retain(|addr| {
+            let ours = routes.get(addr) == Some(&self.handle);
+            if ours {
+                routes.remove(addr);
             }
-        }
+            ours
+        });
+        removed
     }
 
     /// Starts the survey; false if it had already started or cannot.

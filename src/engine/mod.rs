@@ -62,6 +62,10 @@ pub use kuulo_campaign::Disposition;
 pub use prompts::{LibraryError, PromptLibrary};
 pub use types::{EngineConfig, EngineError, EngineEvent, MediaDatagram, ShardMediaStats, StoreOp};
 
+/// How long an ended call's media address stays reserved: its peer's last
+/// packets and RTCP BYE arrive within this.
+const ENDED_ROUTE_GRACE: Duration = Duration::from_secs(10);
+
 /// One shard of survey calls. See the [module documentation](self).
 #[derive(Debug)]
 pub struct SurveyEngine {
@@ -72,6 +76,11 @@ pub struct SurveyEngine {
     calls: HashMap<CallHandle, Call>,
     /// Peer media address to call; see "Media routing" above.
     routes: HashMap<SocketAddr, CallHandle>,
+    /// Addresses of calls that ended within [`ENDED_ROUTE_GRACE`]: their
+    /// late packets are dropped instead of offered to other calls.
+    ended_routes: HashMap<SocketAddr, Instant>,
+    /// The same, oldest first, to forget them in order.
+    ended_order: VecDeque<(Instant, SocketAddr)>,
     /// Media figures of the calls that have ended, so the shard's figures
     /// cover every call, not only those under way.
     ended_media: ShardMediaStats,
@@ -102,6 +111,8 @@ impl SurveyEngine {
             prompts,
             calls: HashMap::new(),
             routes: HashMap::new(),
+            ended_routes: HashMap::new(),
+            ended_order: VecDeque::new(),
             ended_media: ShardMediaStats::default(),
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
@@ -152,7 +163,7 @@ impl SurveyEngine {
 
     /// Feeds an RTP or RTCP datagram that arrived on the shard's sockets.
     pub fn handle_media(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        let Some(h) = self.route(from, data) else {
+        let Some(h) = self.route(now, from, data) else {
             self.unrouted += 1;
             return;
         };
@@ -328,7 +339,8 @@ impl SurveyEngine {
         kuulo_media::session::splitmix(&mut self.rng)
     }
 
-    fn route(&self, from: SocketAddr, data: &[u8]) -> Option<CallHandle> {
+    fn route(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> Option<CallHandle> {
+        self.forget_ended_routes(now);
         let rtcp = data.len() >= 2 && (192..=223).contains(&data[1]);
         let key = if rtcp {
             SocketAddr::new(from.ip(), from.port().wrapping_sub(1))
@@ -346,8 +358,32 @@ impl SurveyEngine {
                 return Some(*h);
             }
         }
+        // Stragglers of a call that has ended (the peer's last RTP, its
+        // RTCP BYE) must not reach a new call still waiting for its first
+        // packet: that call would latch to the wrong peer.
+        if self.ended_routes.contains_key(&key) || self.ended_routes.contains_key(&from) {
+            return None;
+        }
+        // A peer behind NAT sends from an address its SDP did not name:
+        // take it only if exactly one call would, never guess between two.
         let mut found = self.calls.keys().filter(|h| takes(h));
-        found.next().copied()
+        match (found.next(), found.next()) {
+            (Some(h), None) => Some(*h),
+            _ => None,
+        }
+    }
+
+    /// Drops the ended calls' addresses older than [`ENDED_ROUTE_GRACE`].
+    fn forget_ended_routes(&mut self, now: Instant) {
+        while let Some(&(at, addr)) = self.ended_order.front() {
+            if now < at + ENDED_ROUTE_GRACE {
+                break;
+            }
+            self.ended_order.pop_front();
+            if self.ended_routes.get(&addr) == Some(&at) {
+                self.ended_routes.remove(&addr);
+            }
+        }
     }
 
     /// Drains the UA's events and every touched call until nothing moves.
@@ -540,7 +576,10 @@ impl SurveyEngine {
             routes: &mut self.routes,
         };
         call.end(now, &mut ctx);
-        call.remove_routes(&mut self.routes);
+        for addr in call.remove_routes(&mut self.routes) {
+            self.ended_routes.insert(addr, now);
+            self.ended_order.push_back((now, addr));
+        }
         if let Some(media) = &call.media {
             self.ended_media.add(&media.stats());
         }

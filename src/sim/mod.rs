@@ -212,7 +212,9 @@ pub struct ResidentPopulation {
     voice: Arc<EncodedPrompt>,
     residents: HashMap<CallHandle, Resident>,
     by_port: HashMap<u16, CallHandle>,
-    free_ports: Vec<u16>,
+    /// Oldest-freed first: a port is reused as late as possible, so
+    /// packets still in flight for its last call find no new one there.
+    free_ports: VecDeque<u16>,
     /// Residents an input reached since the last pump: only they are
     /// drained, so a packet costs one resident's work, not the population's.
     touched: Vec<CallHandle>,
@@ -235,7 +237,6 @@ impl ResidentPopulation {
         let mut ua_config = UaConfig::new(config.sip);
         ua_config.contact_user = "resident".into();
         let free_ports = (0..config.capacity)
-            .rev()
             .map(|i| config.rtp_base.wrapping_add(i.wrapping_mul(2)))
             .collect();
         ResidentPopulation {
@@ -368,7 +369,7 @@ impl ResidentPopulation {
                     if let Some(mut r) = self.residents.remove(&call) {
                         r.close(now);
                         self.by_port.remove(&r.port());
-                        self.free_ports.push(r.port());
+                        self.free_ports.push_back(r.port());
                     }
                 }
                 _ => {}
@@ -414,7 +415,7 @@ impl ResidentPopulation {
             }
             Persona::Answers { .. } => {}
         }
-        let Some(port) = self.free_ports.pop() else {
+        let Some(port) = self.free_ports.pop_front() else {
             self.stats.refused_full += 1;
             self.ua.reject(now, call, 486);
             return;

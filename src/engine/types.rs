@@ -186,6 +186,10 @@ pub struct ShardMediaStats {
     pub packets_received: u64,
     /// Send ticks skipped because the driver woke too late.
     pub ticks_skipped: u64,
+    /// Inbound RTP packets lost (RFC 3550 count, from sequence numbers).
+    pub lost: i64,
+    /// Inbound RTP packets that came too late for playout.
+    pub late: u64,
     /// Packets dropped because the driver did not drain transmits.
     pub transmit_overflow: u64,
     /// Deviation of each send interval from 20 ms, as the sessions saw
@@ -200,6 +204,8 @@ impl ShardMediaStats {
         self.packets_sent += s.packets_sent;
         self.packets_received += s.packets_received;
         self.ticks_skipped += s.ticks_skipped;
+        self.lost += s.lost;
+        self.late += s.late;
         self.transmit_overflow += s.transmit_overflow;
         self.send_interval.merge(&s.send_interval);
     }

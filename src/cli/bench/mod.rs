@@ -201,6 +201,10 @@ pub struct BenchReport {
     pub rtp_sent: u64,
     /// See `rtp_sent`.
     pub rtp_received: u64,
+    /// Inbound RTP packets lost, by sequence numbers.
+    pub rtp_lost: i64,
+    /// Inbound RTP packets too late for playout.
+    pub rtp_late: u64,
     /// RTP packets per second through the caller (both directions) at the
     /// peak, estimated from the calls under way.
     pub peak_packet_rate: f64,
@@ -427,6 +431,8 @@ fn bench(args: &Args) -> Result<BenchReport, BenchError> {
         ticks_skipped: outcome.media.ticks_skipped,
         rtp_sent: outcome.media.packets_sent,
         rtp_received: outcome.media.packets_received,
+        rtp_lost: outcome.media.lost,
+        rtp_late: outcome.media.late,
         peak_packet_rate,
         raw_udp_rate,
         share_of_raw_udp: peak_packet_rate / raw_udp_rate.max(1.0),
@@ -730,8 +736,8 @@ fn print_report(r: &BenchReport) {
         r.send_deviation_ms_p50, r.send_deviation_ms_p99, r.send_deviation_ms_max, r.ticks_skipped
     );
     println!(
-        "  RTP                 {} sent, {} received",
-        r.rtp_sent, r.rtp_received
+        "  RTP                 {} sent, {} received, {} lost, {} late",
+        r.rtp_sent, r.rtp_received, r.rtp_lost, r.rtp_late
     );
     println!(
         "  packet rate         {:.0}/s at the peak = {:.1}% of raw loopback UDP ({:.0}/s)",

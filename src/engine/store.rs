@@ -63,7 +63,9 @@ pub fn campaign_for(
         .campaigns()?
         .into_iter()
         .rev()
-        .find(|c| c.script_id == script_id)
+        // A purged campaign has no pseudonym secret left: a new round of
+        // the same survey starts a new campaign.
+        .find(|c| c.script_id == script_id && !c.purged)
     {
         return Ok(c.id);
     }

@@ -26,9 +26,10 @@ fn contacts() -> String {
     csv
 }
 
-/// Fixed ports below the ephemeral range, spread by process id.
-fn ports() -> (u16, u16) {
-    let base = 23_000 + (std::process::id() % 25) as u16 * 100;
+/// Fixed ports below the ephemeral range, spread by process id; `slot`
+/// keeps this file's tests apart.
+fn ports(slot: u16) -> (u16, u16) {
+    let base = 23_000 + (std::process::id() % 12) as u16 * 200 + slot * 100;
     (base, base + 10)
 }
 
@@ -112,7 +113,7 @@ fn a_campaign_killed_mid_run_resumes_without_overcalling_or_losing_answers() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("contacts.csv"), contacts()).unwrap();
     let db = dir.path().join("results.sqlite");
-    let (sip_port, rtp_base) = ports();
+    let (sip_port, rtp_base) = ports(0);
     let callees = residents(sip_port, rtp_base, &dir.path().join("tts"));
 
     // First run: killed once a third of the contacts have had a call and
@@ -200,4 +201,50 @@ fn a_campaign_killed_mid_run_resumes_without_overcalling_or_losing_answers() {
         count(&db, "SELECT COUNT(*) FROM calls WHERE ended_at IS NULL") <= open_calls,
         "the resumed run left calls open"
     );
+}
+
+#[test]
+fn ctrl_c_lets_calls_under_way_finish_and_the_rerun_does_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("contacts.csv"), contacts()).unwrap();
+    let db = dir.path().join("results.sqlite");
+    let (sip_port, rtp_base) = ports(1);
+    let callees = residents(sip_port, rtp_base, &dir.path().join("tts"));
+
+    let first = Proc::spawn(&mut campaign(dir.path(), sip_port));
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !(db.exists() && count(&db, "SELECT COUNT(*) FROM calls") >= 8) {
+        assert!(Instant::now() < deadline, "the first run never got going");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let pid = first.0.as_ref().unwrap().id() as libc::pid_t;
+    // SAFETY: kill(2) on our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGINT) }, 0);
+    let out = first.wait("the interrupted campaign", Duration::from_secs(90));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{}\n{stdout}\n{stderr}", out.status);
+    assert!(stderr.contains("no new calls"), "{stderr}");
+    assert!(stdout.contains("still to call"), "{stdout}");
+    assert_eq!(
+        count(&db, "SELECT COUNT(*) FROM calls WHERE ended_at IS NULL"),
+        0,
+        "every call under way at the Ctrl-C ran to its end"
+    );
+    let placed = count(&db, "SELECT COUNT(*) FROM calls");
+    assert!(placed < 40, "it stopped placing calls: {placed}");
+
+    let out = Proc::spawn(&mut campaign(dir.path(), sip_port))
+        .wait("the resumed campaign", Duration::from_secs(240));
+    assert!(out.status.success());
+    drop(callees);
+    assert_eq!(
+        count(
+            &db,
+            "SELECT COUNT(*) FROM contacts WHERE state IN ('pending', 'in_progress')"
+        ),
+        0,
+        "the rerun called everyone left"
+    );
+    assert!(count(&db, "SELECT MAX(attempts) FROM contacts") <= MAX_ATTEMPTS);
 }

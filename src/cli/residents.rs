@@ -343,8 +343,8 @@ async fn serve(args: &Args, population: &mut ResidentPopulation) -> Result<(), R
 }
 
 /// `ms` milliseconds of a sine at 8 kHz: a stand-in voice that any
-/// speech detector hears.
-fn tone(ms: u32, hz: f32, amplitude: f32) -> Vec<i16> {
+/// speech detector hears, and `kuulo bench`'s prompts.
+pub(crate) fn tone(ms: u32, hz: f32, amplitude: f32) -> Vec<i16> {
     (0..ms * 8)
         .map(|i| (amplitude * (2.0 * std::f32::consts::PI * hz * i as f32 / 8000.0).sin()) as i16)
         .collect()

@@ -76,8 +76,9 @@ pub struct SurveyEngine {
     calls: HashMap<CallHandle, Call>,
     /// Peer media address to call; see "Media routing" above.
     routes: HashMap<SocketAddr, CallHandle>,
-    /// Addresses of calls that ended within [`ENDED_ROUTE_GRACE`]: their
-    /// late packets are dropped instead of offered to other calls.
+    /// Addresses of ended calls and when they ended: for
+    /// [`ENDED_ROUTE_GRACE`] their late packets are dropped instead of
+    /// offered to other calls (older entries are forgotten at call ends).
     ended_routes: HashMap<SocketAddr, Instant>,
     /// The same, oldest first, to forget them in order.
     ended_order: VecDeque<(Instant, SocketAddr)>,
@@ -339,8 +340,7 @@ impl SurveyEngine {
         kuulo_media::session::splitmix(&mut self.rng)
     }
 
-    fn route(&mut self, now: Instant, from: SocketAddr, data: &[u8]) -> Option<CallHandle> {
-        self.forget_ended_routes(now);
+    fn route(&self, now: Instant, from: SocketAddr, data: &[u8]) -> Option<CallHandle> {
         let rtcp = data.len() >= 2 && (192..=223).contains(&data[1]);
         let key = if rtcp {
             SocketAddr::new(from.ip(), from.port().wrapping_sub(1))
@@ -361,7 +361,12 @@ impl SurveyEngine {
         // Stragglers of a call that has ended (the peer's last RTP, its
         // RTCP BYE) must not reach a new call still waiting for its first
         // packet: that call would latch to the wrong peer.
-        if self.ended_routes.contains_key(&key) || self.ended_routes.contains_key(&from) {
+        let recently_ended = |addr: &SocketAddr| {
+            self.ended_routes
+                .get(addr)
+                .is_some_and(|&at| now < at + ENDED_ROUTE_GRACE)
+        };
+        if recently_ended(&key) || recently_ended(&from) {
             return None;
         }
         // A peer behind NAT sends from an address its SDP did not name:
@@ -576,6 +581,9 @@ impl SurveyEngine {
             routes: &mut self.routes,
         };
         call.end(now, &mut ctx);
+        // Forgotten here, at each call's end, rather than on the per-packet
+        // path; `route` checks the age of what is still held.
+        self.forget_ended_routes(now);
         for addr in call.remove_routes(&mut self.routes) {
             self.ended_routes.insert(addr, now);
             self.ended_order.push_back((now, addr));

@@ -449,7 +449,7 @@ fn prepare(script: &Path, db: &Path, dir: &Path, prompt_ms: u32) -> Result<Prepa
     let script =
         kuulo::ivr::SurveyScript::load(script).map_err(|e| BenchError::Prompts(e.to_string()))?;
     let prompts = PromptLibrary::build(&script, |_, _, _| {
-        Ok::<_, LibraryError>(tone(prompt_ms, 600.0, 6000.0))
+        Ok::<_, LibraryError>(super::residents::tone(prompt_ms, 600.0, 6000.0))
     })
     .map_err(|e| BenchError::Prompts(e.to_string()))?;
     let mut store = Store::open(db)?;
@@ -466,13 +466,6 @@ fn prepare(script: &Path, db: &Path, dir: &Path, prompt_ms: u32) -> Result<Prepa
         store,
         campaign,
     })
-}
-
-/// `ms` of a sine at 8 kHz: the bench's prompts.
-fn tone(ms: u32, hz: f32, amplitude: f32) -> Vec<i16> {
-    (0..ms * 8)
-        .map(|i| (amplitude * (2.0 * std::f32::consts::PI * hz * i as f32 / 8000.0).sin()) as i16)
-        .collect()
 }
 
 /// Who answers the bench's calls.

@@ -112,12 +112,13 @@ fn campaign_dials_imported_contacts_through_the_engine() {
         .await
         .unwrap();
         assert_eq!(worker.finish().errors, 0);
+        dialler.close();
         dialler
     });
     let (given, stats) = residents.stop();
 
     assert_eq!(dialler.errors(), 0);
-    assert!(dialler.is_finished(), "{:?}", dialler.dialer().stats());
+    assert!(dialler.is_finished(), "{:?}", dialler.stats());
     assert_eq!(
         stats.calls, 9,
         "only queued contacts are dialled: {stats:?}"

@@ -136,11 +136,12 @@ fn campaign_against_sipp_stores_dispositions_answers_and_retries() {
         .await
         .unwrap();
         assert_eq!(worker.finish().errors, 0);
+        dialler.close();
         dialler
     });
     let sipp = sipp.wait("sipp", Duration::from_secs(20));
     assert_eq!(dialler.errors(), 0);
-    assert!(dialler.is_finished(), "{:?}", dialler.dialer().stats());
+    assert!(dialler.is_finished(), "{:?}", dialler.stats());
     assert_eq!(
         sipp_total_calls(&stats),
         EXPECTED_CALLS,

@@ -21,6 +21,7 @@ use kuulo::engine::{EngineConfig, EngineEvent, SurveyEngine};
 use kuulo::media::session::IdleMode;
 use kuulo::sip::digest::DigestCredentials;
 use kuulo::sip::transport::Peer;
+use tokio::sync::Notify;
 
 use super::runtime::Prepared;
 
@@ -182,12 +183,13 @@ pub async fn dial(
     )
     .await?;
     signals.abort();
-    app.progress
-        .finish(app.dialler.dialer().stats(), Instant::now());
+    // Every call end committed before the figures and the report are read.
+    app.dialler.close();
+    app.progress.finish(&app.dialler.stats(), Instant::now());
     let store_errors = prepared.store.finish().errors;
     Ok(DialOutcome {
         summary,
-        stats: app.dialler.dialer().stats().clone(),
+        stats: app.dialler.stats(),
         finished: app.dialler.is_finished(),
         interrupted: app.presses.load(Ordering::Relaxed) > 0,
         dialler_errors: app.dialler.errors(),
@@ -269,7 +271,8 @@ impl EngineApp for Running {
             engine.hangup_all(now);
         }
         self.dialler.on_tick(engine, now);
-        let placed = self.dialler.dialer().stats().placed;
+        let stats = self.dialler.stats();
+        let placed = stats.placed;
         self.placing = match self.placing {
             None if placed > 0 => Some((now, now, placed)),
             Some((first, _, before)) if placed > before => Some((first, now, placed)),
@@ -280,8 +283,11 @@ impl EngineApp for Running {
         if let Some(shared) = &self.active {
             shared.store(active, Ordering::Relaxed);
         }
-        self.progress
-            .maybe_draw(self.dialler.dialer().stats(), now, &self.dialler);
+        self.progress.maybe_draw(&stats, now, &self.dialler);
+    }
+
+    fn waker(&self) -> Option<Arc<Notify>> {
+        self.dialler.waker()
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
@@ -328,7 +334,7 @@ impl Progress {
         if dialler.is_draining() {
             line.push_str(" · stopping");
         } else if stats.active == 0 && stats.waiting > 0 {
-            if let Some(at) = dialler.dialer().poll_timeout() {
+            if let Some(at) = dialler.next_dial_at() {
                 let wait = at
                     .duration_since(SystemTime::now())
                     .unwrap_or(Duration::ZERO);

@@ -4,21 +4,36 @@
 //! Each attempt is recorded in the store by `run::dial_next` *before* the
 //! INVITE leaves (so a crash never lets a contact be called more often than
 //! its retry policy allows); the engine adopts that call id for the
-//! answers, and the call's end is written here with its retry time, in one
-//! transaction, by `run::finish`.
+//! answers, and the call's end is written with its retry time, in one
+//! transaction, by `run::finish`. Both run on the dialler's own thread
+//! ([`worker`]), so no store transaction ever runs on the engine thread
+//! that keeps the calls' media on time.
+//!
+//! An attempt committed is placed: when [`CampaignDialler::stop_dialling`]
+//! comes while the dialler thread is committing one, that call still goes
+//! out (at most the one or two whose time had come), and the run ends
+//! after it. If the engine is already hanging up every call, such an order
+//! ends at once as a failed attempt, retried by the campaign's policy.
+
+mod worker;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime};
 
-use kuulo_campaign::run::{dial_next, finish};
-use kuulo_campaign::{CallId, CampaignId, Dialer, Disposition, Store};
+use kuulo_campaign::{CallId, CampaignId, Dialer, DialerStats, Disposition, Store};
 use kuulo_sip::message::Uri;
 use kuulo_sip::transport::Peer;
 use kuulo_sip::ua::{CallHandle, EndReason};
+use tokio::sync::Notify;
 
 use super::driver::EngineApp;
 use super::{EngineEvent, SurveyEngine};
+use worker::{CallEnd, ReadyOrder, Shared, ToWorker, Worker};
 
 /// A call placed for the campaign.
 #[derive(Debug)]
@@ -31,9 +46,13 @@ struct Placed {
 /// Drives a [`Dialer`] through a [`SurveyEngine`].
 #[derive(Debug)]
 pub struct CampaignDialler {
-    store: Store,
-    campaign: CampaignId,
-    dialer: Dialer,
+    /// To the dialler thread; `None` once [`close`](Self::close)d.
+    commands: Option<Sender<ToWorker>>,
+    orders: Receiver<ReadyOrder>,
+    /// Orders taken from `orders` (against `Shared::committed`).
+    received: u64,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
     /// Where each of the dialer's trunks is, and its Request-URI host.
     trunks: Vec<(Peer, String)>,
     ring_timeout: Duration,
@@ -42,7 +61,6 @@ pub struct CampaignDialler {
     /// wake-up looks only at the calls whose time has come, never at all
     /// of them (thousands of calls, a wake-up per packet).
     ring_deadlines: BinaryHeap<Reverse<(Instant, CallHandle)>>,
-    errors: u64,
     /// Set by [`stop_dialling`](Self::stop_dialling): no new calls.
     draining: bool,
 }
@@ -50,7 +68,8 @@ pub struct CampaignDialler {
 impl CampaignDialler {
     /// Calls go to `trunk` as `sip:<E.164>@<trunk_host>`; calls still
     /// ringing after `ring_timeout` are cancelled (no answer). `store` is
-    /// the dialler's own connection to the results database.
+    /// the dialler's own connection to the results database; it moves to
+    /// the dialler's thread, which this starts.
     pub fn new(
         store: Store,
         campaign: CampaignId,
@@ -59,15 +78,31 @@ impl CampaignDialler {
         trunk_host: impl Into<String>,
         ring_timeout: Duration,
     ) -> CampaignDialler {
-        CampaignDialler {
+        let (commands, command_rx) = mpsc::channel();
+        let (order_tx, orders) = mpsc::channel();
+        let shared = Arc::new(Shared::default());
+        let worker = Worker {
             store,
             campaign,
             dialer,
+            commands: command_rx,
+            orders: order_tx,
+            shared: Arc::clone(&shared),
+        };
+        let thread = std::thread::Builder::new()
+            .name("kuulo-dialler".into())
+            .spawn(move || worker.run())
+            .expect("the OS refused a thread for the dialler");
+        CampaignDialler {
+            commands: Some(commands),
+            orders,
+            received: 0,
+            shared,
+            thread: Some(thread),
             trunks: vec![(trunk, trunk_host.into())],
             ring_timeout,
             calls: HashMap::new(),
             ring_deadlines: BinaryHeap::new(),
-            errors: 0,
             draining: false,
         }
     }
@@ -80,14 +115,17 @@ impl CampaignDialler {
 
     /// Every contact reached a final state and no call is under way.
     pub fn is_finished(&self) -> bool {
-        self.calls.is_empty() && self.dialer.is_finished()
+        self.calls.is_empty() && self.snapshot().finished
     }
 
     /// Places no new call; calls under way run to their end, after which
     /// the run is done (the first Ctrl-C of `kuulo campaign run`). The
     /// contacts not yet called stay in the store's queue for the next run.
     pub fn stop_dialling(&mut self) {
-        self.draining = true;
+        if !self.draining {
+            self.draining = true;
+            self.send(ToWorker::StopDialling);
+        }
     }
 
     /// Whether [`stop_dialling`](Self::stop_dialling) was called.
@@ -105,14 +143,55 @@ impl CampaignDialler {
         self.calls.len()
     }
 
-    /// The dialler, for its figures.
-    pub fn dialer(&self) -> &Dialer {
-        &self.dialer
+    /// The dialer's figures as of its thread's last step.
+    pub fn stats(&self) -> DialerStats {
+        self.snapshot().stats
+    }
+
+    /// When the dialer will next have a call to place (`None`: when a
+    /// call ends, or never).
+    pub fn next_dial_at(&self) -> Option<SystemTime> {
+        self.snapshot().next_dial
     }
 
     /// Store writes that failed (each is logged).
     pub fn errors(&self) -> u64 {
-        self.errors
+        self.shared.errors.load(Ordering::Relaxed)
+    }
+
+    /// Waits until the dialler thread has committed every call end it was
+    /// given and has stopped; call this before reading the results. Calls
+    /// still under way are left as they are in the store (as after a
+    /// crash: the next run counts them as attempts).
+    pub fn close(&mut self) {
+        self.commands = None;
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                self.shared.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::error!("the dialler thread panicked");
+            }
+        }
+    }
+
+    /// Orders committed by the dialler thread and not yet placed.
+    fn orders_pending(&self) -> u64 {
+        self.shared.committed.load(Ordering::Acquire) - self.received
+    }
+
+    fn snapshot(&self) -> worker::Snapshot {
+        self.shared
+            .snapshot
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn send(&self, command: ToWorker) {
+        let sent = self.commands.as_ref().map(|c| c.send(command));
+        if !matches!(sent, Some(Ok(()))) {
+            self.shared.errors.fetch_add(1, Ordering::Relaxed);
+            tracing::error!("the dialler thread is gone; a call's end was not stored");
+        }
     }
 
     fn end(
@@ -125,20 +204,55 @@ impl CampaignDialler {
         let Some(p) = self.calls.remove(&call) else {
             return;
         };
-        let now = SystemTime::now();
-        if let Err(e) = finish(
-            &mut self.store,
-            &mut self.dialer,
-            &p.store_call,
-            &p.e164,
+        self.send(ToWorker::Ended(CallEnd {
+            store_call: p.store_call,
+            e164: p.e164,
             disposition,
             sip_status,
-            language,
-            now,
-        ) {
-            self.errors += 1;
-            tracing::error!(error = %e, "could not store a call's end");
+            language: language.map(str::to_owned),
+            at: SystemTime::now(),
+        }));
+    }
+
+    /// Places an order the dialler thread has committed.
+    fn place(&mut self, engine: &mut SurveyEngine, now: Instant, order: ReadyOrder) {
+        let (order, store_call) = order;
+        let (trunk, host) = self.trunks.get(order.trunk).unwrap_or(&self.trunks[0]);
+        let target = Uri::parse(&format!("sip:{}@{}", order.e164, host));
+        let placed_handle = target.map_err(|e| e.to_string()).and_then(|t| {
+            engine
+                .place_campaign_call(now, t, *trunk, store_call.clone())
+                .map_err(|e| e.to_string())
+        });
+        let placed = Placed {
+            store_call,
+            e164: order.e164,
+            since: now,
+        };
+        match placed_handle {
+            Ok(h) => {
+                self.ring_deadlines
+                    .push(Reverse((now + self.ring_timeout, h)));
+                self.calls.insert(h, placed);
+            }
+            Err(why) => {
+                tracing::warn!(%why, "could not place a call");
+                self.send(ToWorker::Ended(CallEnd {
+                    store_call: placed.store_call,
+                    e164: placed.e164,
+                    disposition: Disposition::Failed,
+                    sip_status: None,
+                    language: None,
+                    at: SystemTime::now(),
+                }));
+            }
         }
+    }
+}
+
+impl Drop for CampaignDialler {
+    fn drop(&mut self) {
+        self.close();
     }
 }
 
@@ -172,73 +286,30 @@ impl EngineApp for CampaignDialler {
                 engine.hangup(now, h);
             }
         }
-        while !self.draining {
-            let order = match dial_next(
-                &mut self.store,
-                self.campaign,
-                &mut self.dialer,
-                SystemTime::now(),
-            ) {
-                Ok(Some(order)) => order,
-                Ok(None) => break,
-                Err(e) => {
-                    self.errors += 1;
-                    tracing::error!(error = %e, "the dialler could not read or write the store");
-                    break;
-                }
-            };
-            let (order, store_call) = order;
-            let (trunk, host) = self.trunks.get(order.trunk).unwrap_or(&self.trunks[0]);
-            let target = Uri::parse(&format!("sip:{}@{}", order.e164, host));
-            let placed = target.map_err(|e| e.to_string()).and_then(|t| {
-                engine
-                    .place_campaign_call(now, t, *trunk, store_call.clone())
-                    .map_err(|e| e.to_string())
-            });
-            match placed {
-                Ok(h) => {
-                    self.ring_deadlines
-                        .push(Reverse((now + self.ring_timeout, h)));
-                    self.calls.insert(
-                        h,
-                        Placed {
-                            store_call,
-                            e164: order.e164,
-                            since: now,
-                        },
-                    );
-                }
-                Err(why) => {
-                    tracing::warn!(%why, "could not place a call");
-                    let h = CallHandle(u64::MAX);
-                    self.calls.insert(
-                        h,
-                        Placed {
-                            store_call,
-                            e164: order.e164,
-                            since: now,
-                        },
-                    );
-                    self.end(h, Disposition::Failed, None, None);
-                    break;
-                }
-            }
+        while let Ok(order) = self.orders.try_recv() {
+            self.received += 1;
+            self.place(engine, now, order);
         }
     }
 
     fn poll_timeout(&self) -> Option<Instant> {
-        let now_wall = SystemTime::now();
-        let now = Instant::now();
-        let dial = self
-            .dialer
-            .poll_timeout()
-            .map(|t| now + t.duration_since(now_wall).unwrap_or(Duration::ZERO));
-        let ring = self.ring_deadlines.peek().map(|Reverse((due, _))| *due);
-        let dial = dial.filter(|_| !self.draining);
-        [dial, ring].into_iter().flatten().min()
+        // Orders arrive through the waker; only ring timeouts are ours.
+        self.ring_deadlines.peek().map(|Reverse((due, _))| *due)
+    }
+
+    fn waker(&self) -> Option<Arc<Notify>> {
+        Some(Arc::clone(&self.shared.wake))
     }
 
     fn is_done(&self) -> bool {
-        self.is_finished() || (self.draining && self.calls.is_empty())
+        if self.is_finished() {
+            return true;
+        }
+        // Draining: done once the dialler thread has taken the stop (so no
+        // committed order is still on its way) and every call has ended.
+        self.draining
+            && self.shared.stopped.load(Ordering::Acquire)
+            && self.calls.is_empty()
+            && self.orders_pending() == 0
     }
 }

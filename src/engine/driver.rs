@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -29,6 +30,7 @@ use kuulo_sip::message::MAX_MESSAGE_SIZE;
 use kuulo_sip::transport::{Peer, Transport};
 use tokio::io::Interest;
 use tokio::net::UdpSocket;
+use tokio::sync::Notify;
 
 use super::mmsg;
 use super::store::StoreWorker;
@@ -147,6 +149,12 @@ pub trait EngineApp {
     fn poll_timeout(&self) -> Option<Instant> {
         None
     }
+    /// Woken by another thread when the application has work for the
+    /// engine that no socket or deadline announces (a dialler thread's
+    /// order); the driver then runs [`on_tick`](Self::on_tick).
+    fn waker(&self) -> Option<Arc<Notify>> {
+        None
+    }
     /// True once the application has nothing left to do (a campaign with
     /// every contact finished): the run then ends as if its bounds were
     /// reached.
@@ -203,6 +211,7 @@ pub async fn run_app(
     let mut stopping_since: Option<Instant> = None;
     let mut next_clock = Instant::now();
     let clock = mmsg::PreciseTimer::new();
+    let app_waker = app.waker();
     tokio::pin!(shutdown);
     loop {
         app.on_tick(engine, Instant::now());
@@ -288,12 +297,21 @@ pub async fn run_app(
             _ = sockets.rtp.readable() => {}
             _ = sockets.rtcp.readable() => {}
             _ = clock.sleep_until(deadline) => {}
+            _ = woken(app_waker.as_deref()) => {}
             _ = &mut shutdown, if stopping_since.is_none() => {
                 let now = Instant::now();
                 stopping_since = Some(now);
                 engine.hangup_all(now);
             }
         }
+    }
+}
+
+/// Completes when `waker` is notified; never without one.
+async fn woken(waker: Option<&Notify>) {
+    match waker {
+        Some(waker) => waker.notified().await,
+        None => std::future::pending().await,
     }
 }
 

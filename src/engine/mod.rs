@@ -278,6 +278,9 @@ impl SurveyEngine {
         destination: Peer,
         started: impl FnOnce(CallHandle) -> StoreOp,
     ) -> Result<CallHandle, EngineError> {
+        if self.draining {
+            return Err(EngineError::ShuttingDown);
+        }
         if self.calls.len() >= self.config.max_concurrent {
             return Err(EngineError::Full(self.config.max_concurrent));
         }

@@ -217,4 +217,7 @@ pub enum EngineError {
     /// The engine already runs its maximum number of calls.
     #[error("the engine already runs {0} calls (its maximum)")]
     Full(usize),
+    /// The engine is hanging up every call (shutdown) and places no more.
+    #[error("the engine is shutting down and places no new calls")]
+    ShuttingDown,
 }

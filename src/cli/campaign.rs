@@ -129,6 +129,11 @@ pub struct RunArgs {
     /// callees such as `kuulo residents` that listen for the pause).
     #[arg(long, default_value = "silence", value_parser = ["silence", "none"])]
     idle_audio: String,
+    /// Run the engine thread with real-time priority (SCHED_FIFO 10), as
+    /// Asterisk's -p and FreeSWITCH's -rp do: media ticks stay on time
+    /// when other processes load the machine. Needs root or CAP_SYS_NICE.
+    #[arg(long)]
+    realtime: bool,
     /// No progress display.
     #[arg(long)]
     quiet: bool,
@@ -282,6 +287,7 @@ fn run_campaign(args: RunArgs) -> Result<ExitCode, CampaignError> {
                 ProgressStyle::for_stderr()
             },
             active: None,
+            realtime: args.realtime,
         };
     let campaign = prepared.campaign;
     let rt = runtime::tokio().map_err(CampaignError::Runtime)?;

@@ -15,7 +15,7 @@ use kuulo::campaign::{
     CallingHours, DialerConfig, ExclusionPolicy, Exclusions, RetryPolicy, Store,
 };
 use kuulo::engine::PromptLibrary;
-use kuulo::ivr::SurveyScript;
+use kuulo::ivr::{PromptSource, SurveyScript};
 use kuulo::media::prompt::EncodedPrompt;
 use kuulo::media::sdp::AudioCodec;
 use kuulo::media::session::{splitmix, IdleMode};
@@ -31,6 +31,15 @@ use super::{campaign, exit, fail, runtime};
 /// The survey the demo runs: the Oulu round, built into the binary so the
 /// demo needs no path.
 const SURVEY: &str = include_str!("../../examples/surveys/digital-services/survey.toml");
+
+/// The survey's folder in the source tree this binary was built from. Its
+/// committed fi and sv recordings are copied next to the demo's copy of the
+/// script, where its relative `file` paths point; a binary moved away from
+/// its tree finds none, and the engine speaks the prompts' text instead.
+const SURVEY_SOURCE_DIR: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/examples/surveys/digital-services"
+);
 
 /// What a resident who leaves a voice answer says (Finnish, as most do).
 const VOICE_ANSWER: &str = "Ajanvaraus verkossa.";
@@ -152,6 +161,7 @@ fn demo(args: &Args) -> Result<bool, DemoError> {
     let _ = std::fs::remove_dir_all(&recordings);
     let script_path = args.dir.join("survey.toml");
     std::fs::write(&script_path, SURVEY).map_err(io(&script_path))?;
+    let copied = install_recordings(Path::new(SURVEY_SOURCE_DIR), &args.dir)?;
     let contacts_path = args.dir.join("contacts.csv");
     std::fs::write(&contacts_path, contact_list(args.residents, args.seed))
         .map_err(io(&contacts_path))?;
@@ -160,6 +170,11 @@ fn demo(args: &Args) -> Result<bool, DemoError> {
         "kuulo demo: {} simulated residents, the digital-services survey, {} calls/s",
         args.residents, args.cps
     );
+    if copied == 0 {
+        println!(
+            "  (the prompt recordings are not in {SURVEY_SOURCE_DIR}: espeak-ng speaks every prompt)"
+        );
+    }
     let prepared =
         match runtime::prepare(&script_path, &db, Some(recordings), args.tts_cache.clone()) {
             Ok(p) => p,
@@ -226,6 +241,7 @@ fn demo(args: &Args) -> Result<bool, DemoError> {
             ProgressStyle::for_stderr()
         },
         active: None,
+        realtime: false,
     };
     let rt = runtime::tokio().map_err(|e| DemoError::Dial(e.into()))?;
     let outcome = rt.block_on(dial(prepared, &db, plan));
@@ -282,6 +298,67 @@ fn shares(args: &Args) -> Result<Shares, DemoError> {
         wrong_key: args.wrong_key,
         barge_in: args.barge_in,
     })
+}
+
+/// Copies the recordings the embedded survey names from `source` (the
+/// survey's folder) into `dir`, under the same relative paths, and returns
+/// how many. Recordings missing from `source` are left out: the engine then
+/// speaks those prompts' text, as it does for any missing file.
+fn install_recordings(source: &Path, dir: &Path) -> Result<usize, DemoError> {
+    let io = |path: &Path| {
+        let path = path.to_owned();
+        move |source| DemoError::Io { path, source }
+    };
+    // `--dir` may be the survey's own folder: its files are already there,
+    // and clearing them first would lose them.
+    if let (Ok(a), Ok(b)) = (source.canonicalize(), dir.canonicalize()) {
+        if a == b {
+            return Ok(recorded_files(source).len());
+        }
+    }
+    // A previous demo's copies may be stale (a prompt renamed since); only
+    // this run's copies may decide between a recording and the text.
+    let stale = dir.join("prompts");
+    if stale.is_dir() {
+        std::fs::remove_dir_all(&stale).map_err(io(&stale))?;
+    }
+    let files = recorded_files(source);
+    for relative in &files {
+        let to = dir.join(relative);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        std::fs::copy(source.join(relative), &to).map_err(io(&to))?;
+    }
+    Ok(files.len())
+}
+
+/// The relative paths of the embedded survey's recordings that exist in
+/// `source`: what the loader itself resolves, so the two cannot disagree.
+fn recorded_files(source: &Path) -> Vec<PathBuf> {
+    let report = kuulo::ivr::check_source(SURVEY, &source.join("survey.toml"));
+    let Some(script) = report.script else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = script
+        .prompts
+        .values()
+        .flat_map(|prompt| prompt.versions.values())
+        .filter_map(|version| match version {
+            PromptSource::Recorded(path) => path.strip_prefix(source).ok(),
+            PromptSource::Synthesized { .. } => None,
+        })
+        // Only paths inside the survey's folder have a place in `dir`.
+        .filter(|relative| {
+            relative
+                .components()
+                .all(|c| matches!(c, std::path::Component::Normal(_)))
+        })
+        .map(Path::to_path_buf)
+        .collect();
+    files.sort();
+    files.dedup();
+    files
 }
 
 /// The voice answer residents leave, spoken by espeak-ng once.
@@ -600,6 +677,79 @@ impl Checks {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Where each version of the script in `dir` comes from, as the engine
+    /// will load it: `(prompt, language, recorded?)`.
+    fn sources(dir: &Path) -> Vec<(String, String, bool)> {
+        let report = kuulo::ivr::check(dir.join("survey.toml"));
+        assert!(!report.has_errors(), "{report}");
+        let script = report.script.unwrap();
+        let mut out = Vec::new();
+        for prompt in script.prompts.values() {
+            for (language, source) in &prompt.versions {
+                if let PromptSource::Recorded(path) = source {
+                    assert!(
+                        path.starts_with(dir),
+                        "{} is outside the demo folder",
+                        path.display()
+                    );
+                }
+                out.push((
+                    prompt.id.to_string(),
+                    language.to_string(),
+                    matches!(source, PromptSource::Recorded(_)),
+                ));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_demo_plays_the_committed_fi_and_sv_recordings() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("survey.toml"), SURVEY).unwrap();
+        // A copy left by an older demo, for a prompt since renamed.
+        let stale = dir.path().join("prompts/fi/renamed.wav");
+        std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+        std::fs::write(&stale, b"old").unwrap();
+
+        let copied = install_recordings(Path::new(SURVEY_SOURCE_DIR), dir.path()).unwrap();
+        let versions = sources(dir.path());
+        let prompts = versions.len() / 3;
+        assert_eq!(
+            copied,
+            prompts * 2,
+            "every fi and sv prompt has its recording"
+        );
+        for (prompt, language, recorded) in &versions {
+            assert_eq!(
+                *recorded,
+                language != "en",
+                "{prompt} ({language}): only en is left to espeak-ng"
+            );
+        }
+        assert!(!stale.exists(), "an older demo's copies are cleared");
+    }
+
+    #[test]
+    fn without_its_source_tree_the_demo_speaks_the_text() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("survey.toml"), SURVEY).unwrap();
+        let moved = dir.path().join("no-source-tree");
+        assert_eq!(install_recordings(&moved, dir.path()).unwrap(), 0);
+        assert!(sources(dir.path()).iter().all(|(_, _, recorded)| !recorded));
+    }
+
+    #[test]
+    fn the_survey_folder_as_demo_folder_keeps_its_recordings() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("survey.toml"), SURVEY).unwrap();
+        let copied = install_recordings(Path::new(SURVEY_SOURCE_DIR), dir.path()).unwrap();
+        // The same folder, spelt differently, as `--dir` might give it.
+        let same = dir.path().join(".");
+        assert_eq!(install_recordings(dir.path(), &same).unwrap(), copied);
+        assert_eq!(recorded_files(dir.path()).len(), copied);
+    }
 
     #[test]
     fn contact_list_imports_with_the_intended_exclusions() {

@@ -82,6 +82,8 @@ pub struct DialPlan {
     /// Where to publish the number of calls under way (for a sampler on
     /// another thread).
     pub active: Option<Arc<std::sync::atomic::AtomicUsize>>,
+    /// Run the engine thread under SCHED_FIFO (`--realtime`).
+    pub realtime: bool,
 }
 
 /// What a dialling run did.
@@ -173,6 +175,7 @@ pub async fn dial(
         active: plan.active.clone(),
         placing: None,
     };
+    super::runtime::maybe_realtime(plan.realtime);
     let summary = run_app(
         &mut engine,
         &sockets,

@@ -135,6 +135,11 @@ pub struct Args {
     /// Keep the run's files (store, survey) in this folder.
     #[arg(long, value_name = "DIR")]
     dir: Option<PathBuf>,
+    /// Run the engine thread with real-time priority (SCHED_FIFO 10), as
+    /// Asterisk's -p and FreeSWITCH's -rp do: media ticks stay on time
+    /// when other processes load the machine. Needs root or CAP_SYS_NICE.
+    #[arg(long)]
+    realtime: bool,
     /// No progress display.
     #[arg(long)]
     quiet: bool,
@@ -380,6 +385,7 @@ fn bench(args: &Args) -> Result<BenchReport, BenchError> {
             ProgressStyle::for_stderr()
         },
         active: Some(Arc::clone(&active)),
+        realtime: args.realtime,
     };
     let rt = runtime::tokio().map_err(io("the runtime"))?;
     let outcome = rt.block_on(dial(prepared, &db, plan));

@@ -46,6 +46,10 @@ pub struct Args {
     /// Folder of synthesised prompts [default: $XDG_CACHE_HOME/kuulo/tts].
     #[arg(long, value_name = "DIR")]
     pub tts_cache: Option<PathBuf>,
+    /// Run the engine thread with real-time priority (SCHED_FIFO 10), as
+    /// Asterisk's -p and FreeSWITCH's -rp do. Needs root or CAP_SYS_NICE.
+    #[arg(long)]
+    pub realtime: bool,
 }
 
 /// Serves until stopped and prints a one-line summary.
@@ -63,6 +67,9 @@ pub fn run(args: Args) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&e, exit::TROUBLE),
     };
+    // Raised here, after the store's thread started: only the engine's
+    // thread (this one) runs real-time.
+    runtime::maybe_realtime(args.realtime);
     match rt.block_on(serve(args, prepared)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(&e, exit::TROUBLE),

@@ -68,6 +68,10 @@ struct Args {
     /// port-0 socket takes one meanwhile.
     #[arg(long, default_value_t = 12000)]
     rtp_base: u16,
+    /// Run the engine's thread under SCHED_FIFO (needs root), as
+    /// `kuulo bench --realtime` does.
+    #[arg(long)]
+    realtime: bool,
     /// Run as the callee side (started by the engine side).
     #[arg(long, hide = true)]
     sink: bool,
@@ -328,6 +332,9 @@ fn engine_main(args: &Args) {
             max_calls: None,
             until: Some(instant_at(window_end_ms) + Duration::from_millis(200)),
         };
+        if args.realtime {
+            kuulo::engine::realtime::raise_to_realtime().expect("SCHED_FIFO (run as root)");
+        }
         let summary = run_app(
             &mut engine,
             &sockets,

@@ -1,7 +1,7 @@
 //! Batched UDP I/O: many datagrams per system call with Linux's
 //! `sendmmsg(2)` and `recvmmsg(2)`, and a sub-millisecond timer
-//! (`timerfd`), behind a safe API. This is the only module of the crate
-//! with `unsafe` code.
+//! (`timerfd`), behind a safe API. With `engine::realtime` (one
+//! scheduler call), the only module of the library with `unsafe` code.
 //!
 //! Why by hand: the standard library and tokio send one datagram per call,
 //! socket2 has no `sendmmsg`, and quinn-udp batches only to one

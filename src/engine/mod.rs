@@ -39,6 +39,7 @@ pub mod campaign;
 pub mod driver;
 pub(crate) mod mmsg;
 mod prompts;
+pub mod realtime;
 pub mod store;
 mod types;
 

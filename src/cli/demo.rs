@@ -19,7 +19,7 @@ use kuulo::ivr::{PromptSource, SurveyScript};
 use kuulo::media::prompt::EncodedPrompt;
 use kuulo::media::sdp::AudioCodec;
 use kuulo::media::session::{splitmix, IdleMode};
-use kuulo::sim::driver::PopulationSockets;
+use kuulo::sim::driver::PopulationThread;
 use kuulo::sim::{
     GivenAnswer, PersonaCounts, PopulationConfig, PopulationStats, ResidentPopulation, Shares,
 };
@@ -204,8 +204,8 @@ fn demo(args: &Args) -> Result<bool, DemoError> {
     )?;
     let campaign_id = prepared.campaign;
     let plan = DialPlan {
-        trunk: residents.sip,
-        trunk_host: residents.sip.to_string(),
+        trunk: residents.sip(),
+        trunk_host: residents.sip().to_string(),
         more_trunks: Vec::new(),
         bind: SocketAddr::new(LOOPBACK, 0),
         rtp: SocketAddr::new(LOOPBACK, 0),
@@ -227,9 +227,9 @@ fn demo(args: &Args) -> Result<bool, DemoError> {
         ring_timeout: Duration::from_secs_f64(args.ring_secs.max(1.0)),
         from: Some(format!(
             "\"Oulun kaupunki\" <sip:+35884410000@{}>",
-            residents.sip
+            residents.sip()
         )),
-        asserted_identity: Some(format!("<sip:+35884410000@{}>", residents.sip)),
+        asserted_identity: Some(format!("<sip:+35884410000@{}>", residents.sip())),
         credentials: None,
         // Silence between prompts would hide where a prompt ends from the
         // residents, who listen for the pause.
@@ -477,11 +477,7 @@ pub(crate) fn raise_open_files(want: u64) {
 
 /// The residents on a thread and runtime of their own, as a separate
 /// phone network would be.
-struct Residents {
-    sip: SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<(PopulationStats, Vec<GivenAnswer>)>,
-}
+struct Residents(PopulationThread);
 
 impl Residents {
     fn start(
@@ -491,75 +487,34 @@ impl Residents {
         shares: Shares,
         voice: Arc<EncodedPrompt>,
     ) -> Result<Residents, DemoError> {
-        let capacity = args.residents;
-        let base = args.rtp_base;
-        let (seed, bound_tx) = (args.seed, std::sync::mpsc::channel());
-        let (bound, bound_rx) = bound_tx;
-        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name("residents".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("a runtime for the residents");
-                rt.block_on(async move {
-                    let sockets = PopulationSockets::bind(
-                        SocketAddr::new(LOOPBACK, 0),
-                        LOOPBACK,
-                        base,
-                        capacity,
-                    )
-                    .and_then(|s| s.sip_addr().map(|a| (s, a)));
-                    let (sockets, sip) = match sockets {
-                        Ok(s) => s,
-                        Err(e) => {
-                            let _ = bound.send(Err(e));
-                            return (PopulationStats::default(), Vec::new());
-                        }
-                    };
-                    let _ = bound.send(Ok(sip));
-                    let mut config = PopulationConfig::new(sip, LOOPBACK, base, capacity);
-                    config.seed = seed;
-                    config.shares = shares;
-                    config.prompts = Some(prompts);
-                    // Brisk enough that a thousand calls end in two minutes,
-                    // within what people do.
-                    config.answer_delay = (Duration::from_millis(500), Duration::from_secs(3));
-                    config.think_time = (Duration::from_millis(300), Duration::from_millis(1000));
-                    let mut population = ResidentPopulation::new(config, script, voice);
-                    if let Err(e) = kuulo::sim::driver::run(&mut population, sockets, async {
-                        let _ = stop_rx.await;
-                    })
-                    .await
-                    {
-                        eprintln!("kuulo demo: the residents stopped: {e}");
-                    }
-                    (population.stats().clone(), population.answers().to_vec())
-                })
-            })
-            .map_err(|source| DemoError::Io {
-                path: "residents' thread".into(),
-                source,
-            })?;
-        let sip = match bound_rx.recv() {
-            Ok(Ok(sip)) => sip,
-            Ok(Err(source)) => {
-                let _ = thread.join();
-                return Err(DemoError::Ports {
-                    base,
-                    end: u32::from(base) + 2 * u32::from(capacity),
-                    source,
-                });
-            }
-            Err(_) => return Err(DemoError::Residents),
+        let (capacity, base, seed) = (args.residents, args.rtp_base, args.seed);
+        let configure = move |config: &mut PopulationConfig| {
+            config.seed = seed;
+            config.shares = shares;
+            config.prompts = Some(prompts);
+            // Brisk enough that a thousand calls end in two minutes,
+            // within what people do.
+            config.answer_delay = (Duration::from_millis(500), Duration::from_secs(3));
+            config.think_time = (Duration::from_millis(300), Duration::from_millis(1000));
         };
-        Ok(Residents { sip, stop, thread })
+        kuulo::sim::driver::spawn(LOOPBACK, base, capacity, configure, script, voice)
+            .map(Residents)
+            .map_err(|source| DemoError::Ports {
+                base,
+                end: u32::from(base) + 2 * u32::from(capacity),
+                source,
+            })
+    }
+
+    fn sip(&self) -> SocketAddr {
+        self.0.sip
     }
 
     fn stop(self) -> Result<(PopulationStats, Vec<GivenAnswer>), DemoError> {
-        let _ = self.stop.send(());
-        self.thread.join().map_err(|_| DemoError::Residents)
+        self.0.stop().map_err(|e| {
+            eprintln!("kuulo demo: the residents stopped: {e}");
+            DemoError::Residents
+        })
     }
 }
 

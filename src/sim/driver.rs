@@ -118,3 +118,88 @@ async fn flush(population: &mut ResidentPopulation, sockets: &PopulationSockets)
         }
     }
 }
+
+/// A population running on a thread of its own with its own runtime, as
+/// `kuulo demo` and the loopback tests use it: started by [`spawn`],
+/// ended by [`PopulationThread::stop`].
+#[derive(Debug)]
+pub struct PopulationThread {
+    /// The residents' SIP address (where to send INVITEs).
+    pub sip: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    thread: std::thread::JoinHandle<io::Result<(super::PopulationStats, Vec<super::GivenAnswer>)>>,
+}
+
+/// Binds the population's sockets on `ip` (SIP on a free port, `capacity`
+/// RTP/RTCP pairs from `rtp_base`) and runs it on a new thread until
+/// [`PopulationThread::stop`]. `configure` adjusts the config (seed,
+/// shares, timings) before the population is made. Fails if a port is
+/// taken.
+pub fn spawn(
+    ip: IpAddr,
+    rtp_base: u16,
+    capacity: u16,
+    configure: impl FnOnce(&mut super::PopulationConfig) + Send + 'static,
+    script: Arc<kuulo_ivr::SurveyScript>,
+    voice: Arc<kuulo_media::prompt::EncodedPrompt>,
+) -> io::Result<PopulationThread> {
+    let (bound, bound_rx) = std::sync::mpsc::channel();
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("residents".into())
+        .spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            rt.block_on(async move {
+                let sockets =
+                    PopulationSockets::bind(SocketAddr::new(ip, 0), ip, rtp_base, capacity)
+                        .and_then(|s| s.sip_addr().map(|a| (s, a)));
+                let (sockets, sip) = match sockets {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = bound.send(Err(e));
+                        return Ok(Default::default());
+                    }
+                };
+                let _ = bound.send(Ok(sip));
+                let mut config = super::PopulationConfig::new(sip, ip, rtp_base, capacity);
+                configure(&mut config);
+                let mut population = ResidentPopulation::new(config, script, voice);
+                run(&mut population, sockets, async {
+                    let _ = stop_rx.await;
+                })
+                .await?;
+                Ok((population.stats().clone(), population.answers().to_vec()))
+            })
+        })?;
+    match bound_rx.recv() {
+        Ok(Ok(sip)) => Ok(PopulationThread { sip, stop, thread }),
+        Ok(Err(e)) => {
+            let _ = thread.join();
+            Err(e)
+        }
+        Err(_) => Err(joined(thread.join())),
+    }
+}
+
+impl PopulationThread {
+    /// Stops the residents (calls under way are dropped) and returns what
+    /// they counted and the answers they gave.
+    pub fn stop(self) -> io::Result<(super::PopulationStats, Vec<super::GivenAnswer>)> {
+        let _ = self.stop.send(());
+        match self.thread.join() {
+            Ok(result) => result,
+            Err(_) => Err(io::Error::other("the residents' thread panicked")),
+        }
+    }
+}
+
+/// The error of a thread that ended before saying where it listens.
+fn joined<T>(result: std::thread::Result<io::Result<T>>) -> io::Error {
+    match result {
+        Ok(Err(e)) => e,
+        Ok(Ok(_)) => io::Error::other("the residents' thread ended before binding"),
+        Err(_) => io::Error::other("the residents' thread panicked"),
+    }
+}

@@ -112,8 +112,7 @@ pub type Ended = (
 pub struct Residents {
     /// Their SIP address.
     pub sip: std::net::SocketAddr,
-    stop: tokio::sync::oneshot::Sender<()>,
-    thread: std::thread::JoinHandle<(Vec<kuulo::sim::GivenAnswer>, kuulo::sim::PopulationStats)>,
+    thread: kuulo::sim::driver::PopulationThread,
 }
 
 impl Residents {
@@ -122,54 +121,42 @@ impl Residents {
     pub fn start(script: std::sync::Arc<kuulo::ivr::SurveyScript>, rtp_base: u16) -> Residents {
         use kuulo::media::prompt::EncodedPrompt;
         use kuulo::media::sdp::AudioCodec;
-        use kuulo::sim::driver::PopulationSockets;
-        use kuulo::sim::{PopulationConfig, ResidentPopulation, Shares};
-        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
-        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::spawn(move || {
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let ip = "127.0.0.1".parse().unwrap();
-                let sockets =
-                    PopulationSockets::bind("127.0.0.1:0".parse().unwrap(), ip, rtp_base, 40)
-                        .expect("bind the residents' ports");
-                let sip = sockets.sip_addr().unwrap();
-                let mut cfg = PopulationConfig::new(sip, ip, rtp_base, 40);
-                cfg.seed = 7;
-                cfg.answer_delay = (Duration::from_millis(200), Duration::from_secs(1));
-                cfg.think_time = (Duration::from_millis(100), Duration::from_millis(400));
-                cfg.shares = Shares {
-                    busy: 0.1,
-                    no_answer: 0.1,
-                    decline: 0.1,
-                    hang_up_midway: 0.1,
-                    wrong_key: 0.2,
-                    barge_in: 0.0,
-                };
-                let voice =
-                    EncodedPrompt::from_samples(&tone(1200, 440.0, 8000.0), AudioCodec::Pcmu)
-                        .unwrap();
-                let mut pop = ResidentPopulation::new(cfg, script, std::sync::Arc::new(voice));
-                addr_tx.send(sip).unwrap();
-                kuulo::sim::driver::run(&mut pop, sockets, async {
-                    let _ = stop_rx.await;
-                })
-                .await
-                .unwrap();
-                (pop.answers().to_vec(), pop.stats().clone())
-            })
-        });
-        let sip = addr_rx.recv_timeout(Duration::from_secs(10)).unwrap();
-        Residents { sip, stop, thread }
+        use kuulo::sim::{PopulationConfig, Shares};
+        let configure = |cfg: &mut PopulationConfig| {
+            cfg.seed = 7;
+            cfg.answer_delay = (Duration::from_millis(200), Duration::from_secs(1));
+            cfg.think_time = (Duration::from_millis(100), Duration::from_millis(400));
+            cfg.shares = Shares {
+                busy: 0.1,
+                no_answer: 0.1,
+                decline: 0.1,
+                hang_up_midway: 0.1,
+                wrong_key: 0.2,
+                barge_in: 0.0,
+            };
+        };
+        let voice =
+            EncodedPrompt::from_samples(&tone(1200, 440.0, 8000.0), AudioCodec::Pcmu).unwrap();
+        let ip = "127.0.0.1".parse().unwrap();
+        let thread = kuulo::sim::driver::spawn(
+            ip,
+            rtp_base,
+            40,
+            configure,
+            script,
+            std::sync::Arc::new(voice),
+        )
+        .expect("bind the residents' ports");
+        Residents {
+            sip: thread.sip,
+            thread,
+        }
     }
 
     /// Stops them; what they answered, and their counters.
     pub fn stop(self) -> (Vec<kuulo::sim::GivenAnswer>, kuulo::sim::PopulationStats) {
-        let _ = self.stop.send(());
-        self.thread.join().unwrap()
+        let (stats, answers) = self.thread.stop().expect("the residents ran");
+        (answers, stats)
     }
 }
 

@@ -7,8 +7,15 @@
 //! hash of the voice, the text and the espeak-ng version: a new espeak-ng
 //! renders afresh, an unchanged prompt is never rendered twice.
 //!
-//! espeak-ng writes 22.05 kHz audio; `sox` converts it to 8 kHz when it is
-//! installed, otherwise a windowed-sinc resampler here does.
+//! espeak-ng writes 22.05 kHz audio at full scale; `sox` converts it to
+//! 8 kHz when it is installed, otherwise a windowed-sinc resampler here
+//! does. Both first lower the level by [`HEADROOM_DB`], because the
+//! resampling filter overshoots on full-scale peaks and would clip them.
+//! sox runs in repeatable mode, so the same text renders to the same bytes.
+//!
+//! espeak-ng is looked for when a [`SpeechSynth`] is made, but only needed
+//! when a prompt is actually rendered: a survey whose prompts are all
+//! recordings runs on a machine without it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -23,12 +30,18 @@ pub const SAMPLE_RATE: u32 = 8_000;
 
 /// Bumped when the rendering pipeline changes, so old cache entries are
 /// not reused for output that would now differ.
-const PIPELINE_VERSION: &str = "kuulo-tts-1";
+const PIPELINE_VERSION: &str = "kuulo-tts-2";
+
+/// Gain applied before resampling, in dB. The resampler's low-pass filter
+/// rings on espeak-ng's full-scale peaks and overshoots them by a fraction
+/// of a dB (sox reported "rate clipped" on survey prompts); 1 dB is enough
+/// room and barely changes the loudness.
+pub const HEADROOM_DB: f64 = -1.0;
 
 /// Why a prompt could not be synthesised.
 #[derive(Debug, Error)]
 pub enum TtsError {
-    /// espeak-ng is not on `PATH`.
+    /// espeak-ng is not on `PATH`, and a prompt had to be rendered.
     #[error("espeak-ng is not installed; install it with `apt-get install espeak-ng`, or record the prompt as a WAV file")]
     EspeakMissing,
     /// The voice name could be read as a command-line option.
@@ -101,17 +114,25 @@ pub enum Resampler {
 #[derive(Debug)]
 pub struct SpeechSynth {
     cache_dir: PathBuf,
-    engine_version: String,
+    /// `None` when espeak-ng is not installed: every render then fails
+    /// with [`TtsError::EspeakMissing`], and nothing else does.
+    engine_version: Option<String>,
     resampler: Resampler,
     spawned: AtomicU64,
     temp_seq: AtomicU64,
 }
 
 impl SpeechSynth {
-    /// Finds espeak-ng (and sox, if installed) and uses `cache_dir` for the
-    /// rendered files, creating it if needed.
+    /// Looks for espeak-ng (and sox) and uses `cache_dir` for the rendered
+    /// files, creating it if needed.
+    ///
+    /// A missing espeak-ng is not an error here: survey start-up makes a
+    /// synthesiser whether or not any prompt needs one, and a survey whose
+    /// prompts are all recordings must run without espeak-ng. Rendering
+    /// then fails with [`TtsError::EspeakMissing`]; check
+    /// [`engine_version`](Self::engine_version) to know beforehand.
     pub fn new(cache_dir: impl Into<PathBuf>) -> Result<SpeechSynth, TtsError> {
-        let engine_version = probe("espeak-ng").ok_or(TtsError::EspeakMissing)?;
+        let engine_version = probe("espeak-ng");
         let resampler = if probe("sox").is_some() {
             Resampler::Sox
         } else {
@@ -120,11 +141,12 @@ impl SpeechSynth {
         Self::with_resampler(cache_dir, engine_version, resampler)
     }
 
-    /// Like [`SpeechSynth::new`] but with a chosen resampler (tests use it
-    /// to exercise the built-in one on machines that have sox).
+    /// Like [`SpeechSynth::new`] but with a chosen resampler and espeak-ng
+    /// version (`None`: espeak-ng is missing). Tests use it to exercise the
+    /// built-in resampler, or a machine without espeak-ng, on any machine.
     pub fn with_resampler(
         cache_dir: impl Into<PathBuf>,
-        engine_version: String,
+        engine_version: Option<String>,
         resampler: Resampler,
     ) -> Result<SpeechSynth, TtsError> {
         let cache_dir = cache_dir.into();
@@ -141,9 +163,10 @@ impl SpeechSynth {
         })
     }
 
-    /// The first line of `espeak-ng --version`; part of every cache key.
-    pub fn engine_version(&self) -> &str {
-        &self.engine_version
+    /// The first line of `espeak-ng --version`, part of every cache key;
+    /// `None` if espeak-ng is not installed.
+    pub fn engine_version(&self) -> Option<&str> {
+        self.engine_version.as_deref()
     }
 
     /// Which resampler is in use.
@@ -158,10 +181,13 @@ impl SpeechSynth {
     }
 
     /// Where the rendering of `text` in `voice` is (or will be) cached.
+    /// Without espeak-ng no rendering is ever cached, so the path is only
+    /// a name.
     pub fn cache_path(&self, voice: &str, text: &str) -> PathBuf {
         let mut hash = Sha256::new();
+        let engine = self.engine_version.as_deref().unwrap_or_default();
         // Length prefixes keep ("a", "bc") and ("ab", "c") apart.
-        for part in [PIPELINE_VERSION, &self.engine_version, voice, text] {
+        for part in [PIPELINE_VERSION, engine, voice, text] {
             hash.update((part.len() as u64).to_le_bytes());
             hash.update(part.as_bytes());
         }
@@ -179,6 +205,11 @@ impl SpeechSynth {
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '+' | '/'))
         {
             return Err(TtsError::BadVoice(voice.to_owned()));
+        }
+        // The cache is keyed by the espeak-ng version, so without espeak-ng
+        // there is no entry to reuse either.
+        if self.engine_version.is_none() {
+            return Err(TtsError::EspeakMissing);
         }
         let path = self.cache_path(voice, text);
         if path.is_file() {
@@ -256,10 +287,15 @@ impl SpeechSynth {
         match self.resampler {
             Resampler::Sox => {
                 self.spawned.fetch_add(1, Ordering::Relaxed);
+                // -R: the dither sox adds when it writes 16 bits is seeded
+                // the same way every run, so a re-render (another machine,
+                // a wiped cache) gives the same bytes.
                 let output = Command::new("sox")
+                    .arg("-R")
                     .arg(from)
                     .args(["-r", "8000", "-c", "1", "-b", "16", "-e", "signed-integer"])
                     .arg(to)
+                    .args(["gain", &HEADROOM_DB.to_string(), "rate", "8000"])
                     .stdin(Stdio::null())
                     .output()
                     .map_err(|source| TtsError::Io {
@@ -273,6 +309,12 @@ impl SpeechSynth {
                         stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
                     });
                 }
+                // Warnings (clipping above all) mean the prompt sounds worse
+                // than it should: worth a line in the log, not a failure.
+                let warnings = String::from_utf8_lossy(&output.stderr);
+                if !warnings.trim().is_empty() {
+                    tracing::warn!(file = %from.display(), sox = %warnings.trim(), "sox warned while converting a prompt");
+                }
                 Ok(())
             }
             Resampler::Builtin => {
@@ -282,7 +324,12 @@ impl SpeechSynth {
                 };
                 let reader = hound::WavReader::open(from).map_err(wav_err)?;
                 let spec = reader.spec();
-                let samples = read_mono(reader).map_err(wav_err)?;
+                let gain = 10f32.powf(HEADROOM_DB as f32 / 20.0);
+                let samples: Vec<f32> = read_mono(reader)
+                    .map_err(wav_err)?
+                    .into_iter()
+                    .map(|s| s * gain)
+                    .collect();
                 let out = resample(&samples, spec.sample_rate, SAMPLE_RATE);
                 write_wav(to, &out).map_err(|source| TtsError::Wav {
                     path: to.to_path_buf(),
@@ -390,19 +437,23 @@ mod tests {
 
     /// Builds a synthesiser, or prints why the test is skipped.
     fn synth(dir: &Path, resampler: Option<Resampler>) -> Option<SpeechSynth> {
-        match SpeechSynth::new(dir) {
-            Ok(s) => match resampler {
-                Some(r) => Some(
-                    SpeechSynth::with_resampler(dir, s.engine_version().to_owned(), r).unwrap(),
-                ),
-                None => Some(s),
-            },
-            Err(TtsError::EspeakMissing) => {
-                eprintln!("skipped: espeak-ng is not installed (apt-get install espeak-ng)");
-                None
-            }
-            Err(e) => panic!("{e}"),
+        let s = SpeechSynth::new(dir).unwrap();
+        let Some(version) = s.engine_version() else {
+            eprintln!("skipped: espeak-ng is not installed (apt-get install espeak-ng)");
+            return None;
+        };
+        match resampler {
+            Some(r) => Some(SpeechSynth::with_resampler(dir, Some(version.to_owned()), r).unwrap()),
+            None => Some(s),
         }
+    }
+
+    fn samples(path: &Path) -> Vec<i16> {
+        hound::WavReader::open(path)
+            .unwrap()
+            .into_samples::<i16>()
+            .map(Result::unwrap)
+            .collect()
     }
 
     fn assert_telephony_wav(path: &Path) {
@@ -454,12 +505,13 @@ mod tests {
     #[test]
     fn voice_and_text_both_key_the_cache() {
         let dir = tempfile::tempdir().unwrap();
-        let s = SpeechSynth::with_resampler(dir.path(), "v1".into(), Resampler::Builtin).unwrap();
+        let s =
+            SpeechSynth::with_resampler(dir.path(), Some("v1".into()), Resampler::Builtin).unwrap();
         let a = s.cache_path("fi", "Kiitos");
         assert_ne!(a, s.cache_path("sv", "Kiitos"));
         assert_ne!(a, s.cache_path("fi", "Kiitos!"));
         let newer =
-            SpeechSynth::with_resampler(dir.path(), "v2".into(), Resampler::Builtin).unwrap();
+            SpeechSynth::with_resampler(dir.path(), Some("v2".into()), Resampler::Builtin).unwrap();
         assert_ne!(a, newer.cache_path("fi", "Kiitos"));
         assert_eq!(a, s.cache_path("fi", "Kiitos"));
     }
@@ -483,7 +535,8 @@ mod tests {
     #[test]
     fn bad_voices_are_refused_before_running_anything() {
         let dir = tempfile::tempdir().unwrap();
-        let s = SpeechSynth::with_resampler(dir.path(), "v".into(), Resampler::Builtin).unwrap();
+        let s =
+            SpeechSynth::with_resampler(dir.path(), Some("v".into()), Resampler::Builtin).unwrap();
         for voice in ["", "--help", "fi; rm", "fi sv"] {
             assert!(
                 matches!(s.render(voice, "x"), Err(TtsError::BadVoice(_))),
@@ -491,6 +544,70 @@ mod tests {
             );
         }
         assert_eq!(s.processes_spawned(), 0);
+    }
+
+    /// One of the example surveys' prompts: espeak-ng's full-scale peaks
+    /// in it made sox clip ("rate clipped 1 samples") without headroom.
+    const CLIPPED_WITHOUT_HEADROOM: &str = "Kerro vielä omin sanoin, mikä asioinnissa onnistui ja \
+        mitä voisimme parantaa. Puhu äänimerkin jälkeen ja paina lopuksi risuaitaa.";
+
+    #[test]
+    fn sox_renders_are_repeatable_and_unclipped() {
+        if probe("sox").is_none() {
+            eprintln!("skipped: sox is not installed (apt-get install sox)");
+            return;
+        }
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (Some(first), Some(second)) = (
+            synth(a.path(), Some(Resampler::Sox)),
+            synth(b.path(), Some(Resampler::Sox)),
+        ) else {
+            return;
+        };
+        let one = first.render("fi", CLIPPED_WITHOUT_HEADROOM).unwrap();
+        let two = second.render("fi", CLIPPED_WITHOUT_HEADROOM).unwrap();
+        assert!(!one.cached && !two.cached);
+        // Two caches (two machines, or one wiped) hold the same bytes.
+        assert_eq!(
+            std::fs::read(&one.path).unwrap(),
+            std::fs::read(&two.path).unwrap()
+        );
+        let pcm = samples(&one.path);
+        let peak = pcm.iter().map(|s| s.unsigned_abs()).max().unwrap();
+        let peak_db = 20.0 * (f64::from(peak) / 32_768.0).log10();
+        // Below full scale by about the headroom: not clipped, not quiet.
+        assert!((-3.0..-0.3).contains(&peak_db), "peak {peak_db:.2} dBFS");
+    }
+
+    #[test]
+    fn builtin_resampler_keeps_the_same_headroom() {
+        let dir = tempfile::tempdir().unwrap();
+        let Some(synth) = synth(dir.path(), Some(Resampler::Builtin)) else {
+            return;
+        };
+        let r = synth.render("fi", CLIPPED_WITHOUT_HEADROOM).unwrap();
+        let peak = samples(&r.path)
+            .iter()
+            .map(|s| s.unsigned_abs())
+            .max()
+            .unwrap();
+        let peak_db = 20.0 * (f64::from(peak) / 32_768.0).log10();
+        assert!((-3.0..-0.3).contains(&peak_db), "peak {peak_db:.2} dBFS");
+    }
+
+    #[test]
+    fn without_espeak_only_rendering_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = SpeechSynth::with_resampler(dir.path(), None, Resampler::Builtin).unwrap();
+        assert_eq!(s.engine_version(), None);
+        let err = s.render("en", "Press one.").unwrap_err();
+        assert!(matches!(err, TtsError::EspeakMissing), "{err}");
+        assert!(
+            err.to_string().contains("apt-get install espeak-ng"),
+            "{err}"
+        );
+        assert_eq!(s.processes_spawned(), 0);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
     #[test]

@@ -33,7 +33,7 @@ use super::{campaign, exit, fail, runtime};
 const SURVEY: &str = include_str!("../../examples/surveys/digital-services/survey.toml");
 
 /// The survey's folder in the source tree this binary was built from. Its
-/// committed fi and sv recordings are copied next to the demo's copy of the
+/// committed recordings are copied next to the demo's copy of the
 /// script, where its relative `file` paths point; a binary moved away from
 /// its tree finds none, and the engine speaks the prompts' text instead.
 const SURVEY_SOURCE_DIR: &str = concat!(

@@ -22,7 +22,8 @@ pub struct Args {
 }
 
 /// Prints one line per text prompt and language: `PROMPT LANG PATH`, with
-/// `(cached)` when nothing had to be rendered.
+/// `(cached)` when nothing had to be rendered. A survey that is all
+/// recordings renders nothing and needs no espeak-ng.
 pub fn run(args: Args) -> ExitCode {
     let mut report = match check::load(&args.script) {
         Ok(report) => report,
@@ -32,28 +33,47 @@ pub fn run(args: Args) -> ExitCode {
         check::print_report(&report);
         return ExitCode::from(exit::FINDINGS);
     };
+    // Every version a call would hear spoken, listed first: a survey
+    // whose prompts are all recordings needs no synthesiser at all.
+    let texts: Vec<_> = script
+        .prompts
+        .values()
+        .flat_map(|prompt| {
+            prompt
+                .versions
+                .iter()
+                .filter_map(move |(language, source)| match source {
+                    PromptSource::Synthesized { text, voice } => {
+                        Some((&prompt.id, language, voice, text))
+                    }
+                    PromptSource::Recorded(_) => None,
+                })
+        })
+        .collect();
+    if texts.is_empty() {
+        eprintln!(
+            "nothing to render: every prompt of {} is a recording",
+            args.script.display()
+        );
+        return ExitCode::SUCCESS;
+    }
     let synth = match SpeechSynth::new(args.cache.unwrap_or_else(default_cache_dir)) {
         Ok(synth) => synth,
         Err(e) => return fail(&e, exit::TROUBLE),
     };
     let (mut rendered, mut cached) = (0usize, 0usize);
-    for prompt in script.prompts.values() {
-        for (language, source) in &prompt.versions {
-            let PromptSource::Synthesized { text, voice } = source else {
-                continue;
-            };
-            match synth.render(voice, text) {
-                Ok(r) => {
-                    let note = if r.cached { " (cached)" } else { "" };
-                    println!("{} {} {}{note}", prompt.id, language, r.path.display());
-                    if r.cached {
-                        cached += 1;
-                    } else {
-                        rendered += 1;
-                    }
+    for (prompt, language, voice, text) in texts {
+        match synth.render(voice, text) {
+            Ok(r) => {
+                let note = if r.cached { " (cached)" } else { "" };
+                println!("{prompt} {language} {}{note}", r.path.display());
+                if r.cached {
+                    cached += 1;
+                } else {
+                    rendered += 1;
                 }
-                Err(e) => return fail(&e, exit::TROUBLE),
             }
+            Err(e) => return fail(&e, exit::TROUBLE),
         }
     }
     tracing::debug!(
@@ -65,7 +85,7 @@ pub fn run(args: Args) -> ExitCode {
         "{} rendered, {} from the cache ({})",
         count(rendered, "prompt"),
         cached,
-        synth.engine_version()
+        synth.engine_version().unwrap_or("espeak-ng not installed")
     );
     ExitCode::SUCCESS
 }

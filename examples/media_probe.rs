@@ -1,6 +1,8 @@
 //! An RTP endpoint on a fixed port pair, for checking media against real
-//! peers: it answers whoever sends RTP with a prompt (PCMU, looped),
-//! records what arrives, and prints every DTMF key it detects.
+//! peers: it answers whoever sends RTP with a prompt (looped), records what
+//! arrives, and prints every DTMF key it detects. The codec is the one the
+//! first packet uses: PCMA if it is payload type 8, PCMU otherwise. The
+//! peer's packets may be of any length (sipp's g711a.pcap sends 30 ms).
 //!
 //! ```text
 //! cargo run --release --example media_probe -- --bind 127.0.0.1:5090 \
@@ -44,10 +46,16 @@ struct Args {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    let prompt = match &args.prompt {
-        Some(p) => Some(Arc::new(EncodedPrompt::from_wav(p, AudioCodec::Pcmu)?)),
+    // Both laws up front: which one the peer uses is known only when its
+    // first packet arrives, and encoding then would delay the answer.
+    let prompts = match &args.prompt {
+        Some(p) => Some((
+            Arc::new(EncodedPrompt::from_wav(p, AudioCodec::Pcmu)?),
+            Arc::new(EncodedPrompt::from_wav(p, AudioCodec::Pcma)?),
+        )),
         None => None,
     };
+    let mut prompt: Option<Arc<EncodedPrompt>> = None;
     let rtp = UdpSocket::bind(args.bind).await?;
     let rtcp_addr = SocketAddr::new(args.bind.ip(), args.bind.port() + 1);
     let rtcp = UdpSocket::bind(rtcp_addr).await?;
@@ -79,7 +87,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             r = rtp.recv_from(&mut buf) => {
                 let (n, from) = r?;
                 let now = Instant::now();
-                let s = session.get_or_insert_with(|| start_session(now, from, &args, prompt.clone()));
+                let s = session.get_or_insert_with(|| {
+                    let codec = codec_of(&buf[..n]);
+                    prompt = prompts.as_ref().map(|(u, a)| match codec {
+                        AudioCodec::Pcma => a.clone(),
+                        _ => u.clone(),
+                    });
+                    start_session(now, from, codec, &args, prompt.clone())
+                });
                 s.handle_receive(now, from, &buf[..n]);
             }
             r = rtcp.recv_from(&mut rtcp_buf) => {
@@ -109,23 +124,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// The G.711 law of an RTP packet: PCMA for payload type 8, else PCMU
+/// (also when the first packet is a telephone-event).
+fn codec_of(datagram: &[u8]) -> AudioCodec {
+    match datagram.get(1).map(|b| b & 0x7f) {
+        Some(8) => AudioCodec::Pcma,
+        _ => AudioCodec::Pcmu,
+    }
+}
+
 /// The first packet tells us where the peer is: answer there.
 fn start_session(
     now: Instant,
     from: SocketAddr,
+    codec: AudioCodec,
     args: &Args,
     prompt: Option<Arc<EncodedPrompt>>,
 ) -> MediaSession {
+    let payload_type = if codec == AudioCodec::Pcma { 8 } else { 0 };
     let negotiated = Negotiated {
-        codec: AudioCodec::Pcmu,
-        payload_type: 0,
+        codec,
+        payload_type,
         telephone_event: Some(args.dtmf_pt),
         remote: from,
         direction: Direction::SendRecv,
         remote_ptime: None,
+        remote_maxptime: None,
     };
     let config = SessionConfig::new(&negotiated, rand_seed());
-    let mut s = MediaSession::new(now, config).expect("PCMU session config is valid");
+    let mut s = MediaSession::new(now, config).expect("G.711 session config is valid");
     if let Some(p) = prompt {
         let _ = s.play(p);
     }
@@ -138,7 +165,7 @@ fn start_session(
             ..RecordingConfig::default()
         });
     }
-    eprintln!("media_probe: peer at {from}");
+    eprintln!("media_probe: peer at {from}, {codec:?}");
     s
 }
 

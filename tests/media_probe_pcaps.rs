@@ -135,3 +135,114 @@ fn every_key_of_sipps_rfc2833_captures_is_detected_once() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// ITU-T G.711 A-law expansion, written out here so the test checks the
+/// probe against its own reading of the capture.
+fn alaw_to_linear(code: u8) -> i16 {
+    let a = code ^ 0x55;
+    let exponent = (a >> 4) & 0x07;
+    let mantissa = i16::from(a & 0x0f);
+    let magnitude = match exponent {
+        0 => (mantissa << 4) + 8,
+        e => ((mantissa << 4) + 0x108) << (e - 1),
+    };
+    if a & 0x80 != 0 {
+        magnitude
+    } else {
+        -magnitude
+    }
+}
+
+#[test]
+fn sipps_30_ms_alaw_capture_is_recorded_whole() {
+    let pcap = Path::new(PCAP_DIR).join("g711a.pcap");
+    assert!(
+        pcap.exists(),
+        "sipp's captures are missing: `apt-get install -y sip-tester` (.ci/run does it)"
+    );
+    let packets = read_pcap(&pcap);
+    // What the capture is: A-law (payload type 8) in 30 ms packets.
+    assert!(packets.iter().all(|p| p.payload[1] & 0x7f == 8));
+    assert!(packets.iter().all(|p| p.payload.len() == 12 + 240));
+    let sent: Vec<i16> = packets
+        .iter()
+        .flat_map(|p| p.payload[12..].iter().map(|&c| alaw_to_linear(c)))
+        .collect();
+
+    let dir = tempfile::tempdir().unwrap();
+    let wav = dir.path().join("in.wav");
+    let probe = Proc::spawn(
+        Command::new(example("media_probe"))
+            .args([
+                "--bind",
+                "127.0.0.1:5254",
+                "--prompt",
+                "examples/prompts/beep.wav",
+                "--run-secs",
+                "10",
+                "--record",
+            ])
+            .arg(&wav)
+            .current_dir(support::root()),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let t0 = Instant::now();
+    let c0 = packets[0].at;
+    for p in &packets {
+        let due = Duration::from_secs_f64((p.at - c0).max(0.0));
+        if let Some(wait) = due.checked_sub(t0.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        sock.send_to(&p.payload, "127.0.0.1:5254").unwrap();
+    }
+    // The probe answers in the caller's law.
+    sock.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    let mut buf = [0u8; 2048];
+    let n = sock
+        .recv(&mut buf)
+        .expect("the probe sends its prompt back");
+    assert!(n >= 12 + 160 && buf[1] & 0x7f == 8, "PCMA RTP back");
+
+    let out = probe.wait("media_probe", Duration::from_secs(30));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut reader = hound::WavReader::open(&wav)
+        .unwrap_or_else(|e| panic!("no recording ({e}); stderr:\n{stderr}"));
+    assert_eq!(reader.spec().sample_rate, 8000);
+    let recorded: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+    // A-law never decodes to zero: zeros in the recording are time when
+    // nothing was played, the rest is what the peer sent.
+    let start = recorded
+        .iter()
+        .position(|&s| s != 0)
+        .expect("audio recorded");
+    let end = recorded.iter().rposition(|&s| s != 0).unwrap() + 1;
+    let heard: Vec<i16> = recorded[start..end]
+        .iter()
+        .copied()
+        .filter(|&s| s != 0)
+        .collect();
+    let gaps_ms = (end - start - heard.len()) / 8;
+    println!(
+        "g711a.pcap: heard {} of {} samples, {gaps_ms} ms of gaps",
+        heard.len(),
+        sent.len()
+    );
+    // Real-time replay on a shared machine may lose a late packet or
+    // drop a silent one to shrink the delay; never more than 1%, and no
+    // sample twice.
+    assert!(
+        heard.len() <= sent.len() && heard.len() * 100 >= sent.len() * 99,
+        "heard {} samples of the {} sent; stderr:\n{stderr}",
+        heard.len(),
+        sent.len()
+    );
+    assert!(
+        gaps_ms <= 60,
+        "{gaps_ms} ms of gaps in {:.2} s of audio; stderr:\n{stderr}",
+        heard.len() as f64 / 8000.0
+    );
+    if heard.len() == sent.len() {
+        assert!(heard == sent, "the samples differ from the capture's");
+    }
+}

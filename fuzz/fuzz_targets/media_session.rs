@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
         remote: peer,
         direction: Direction::SendRecv,
         remote_ptime: None,
+        remote_maxptime: None,
     };
     let mut config = SessionConfig::new(&n, 7);
     config.rtcp_mux = true;

@@ -12,7 +12,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion, Throughpu
 use kuulo_media::prompt::EncodedPrompt;
 use kuulo_media::rtp::RtpBuilder;
 use kuulo_media::sdp::{AudioCodec, Direction, Negotiated};
-use kuulo_media::session::{MediaSession, SessionConfig, SessionEvent, TICK};
+use kuulo_media::session::{DtmfDetectMode, MediaSession, SessionConfig, SessionEvent, TICK};
 
 fn config(remote: SocketAddr, seed: u64) -> SessionConfig {
     let n = Negotiated {
@@ -22,6 +22,7 @@ fn config(remote: SocketAddr, seed: u64) -> SessionConfig {
         remote,
         direction: Direction::SendRecv,
         remote_ptime: None,
+        remote_maxptime: None,
     };
     SessionConfig::new(&n, seed)
 }
@@ -89,10 +90,29 @@ fn session(c: &mut Criterion) {
     });
 
     // The receive side alone: one packet in (parse, checks, jitter push)
-    // and the tick that plays it out (decode, in-band DTMF detector).
-    group.bench_function("receive_tick", |bench| {
+    // and the tick that plays it out (decode, in-band DTMF detector unless
+    // the detect mode leaves it out: `Auto` after the peer's first RFC 4733
+    // event costs what `Rfc4733Only` does).
+    for (name, mode) in [
+        ("receive_tick", DtmfDetectMode::Both),
+        ("receive_tick_rfc4733_only", DtmfDetectMode::Rfc4733Only),
+    ] {
+        receive_tick(&mut group, name, mode, a_addr);
+    }
+    group.finish();
+}
+
+fn receive_tick(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    name: &str,
+    mode: DtmfDetectMode,
+    a_addr: SocketAddr,
+) {
+    group.bench_function(name, |bench| {
         let t0 = Instant::now();
-        let mut b = MediaSession::new(t0, config(a_addr, 4)).unwrap();
+        let mut cfg = config(a_addr, 4);
+        cfg.dtmf_detect = mode;
+        let mut b = MediaSession::new(t0, cfg).unwrap();
         let payload = [0x55u8; 160];
         let mut buf = [0u8; 256];
         let mut seq = 0u16;
@@ -121,7 +141,6 @@ fn session(c: &mut Criterion) {
             now += Duration::from_millis(20);
         })
     });
-    group.finish();
 }
 
 criterion_group!(benches, session);

@@ -98,9 +98,11 @@ impl OpusEncoder {
         Ok(at_48k as usize * self.frame_samples / OPUS_FRAME_UNITS as usize)
     }
 
-    /// Encodes one 20 ms frame (`pcm` must hold exactly
-    /// [`frame_samples`](Self::frame_samples)) into `out`, at most
-    /// [`MAX_FRAME_BYTES`]; returns the packet length.
+    /// Encodes one frame into `out`, at most [`MAX_FRAME_BYTES`]; returns
+    /// the packet length. Everything this crate sends is 20 ms
+    /// ([`frame_samples`](Self::frame_samples)); libopus also takes 2.5,
+    /// 5, 10, 40 and 60 ms, which tests use to play peers with other
+    /// packet times.
     pub fn encode(&mut self, pcm: &[i16], out: &mut [u8]) -> Result<usize, OpusError> {
         let cap = out.len().min(MAX_FRAME_BYTES);
         self.inner
@@ -159,6 +161,26 @@ impl OpusDecoder {
 impl std::fmt::Debug for OpusDecoder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OpusDecoder").finish_non_exhaustive()
+    }
+}
+
+/// Longest audio one Opus packet may carry (RFC 6716 3.2.5): 120 ms at
+/// 48 kHz.
+pub const MAX_PACKET_UNITS: u32 = 5760;
+
+/// RTP timestamp units (48 kHz samples) of audio in one Opus packet, read
+/// from its table-of-contents byte and frame count without decoding it.
+pub fn packet_units(packet: &[u8]) -> Result<u32, OpusError> {
+    let n = audiopus::packet::nb_samples(packet, SampleRate::Hz48000)
+        .map_err(OpusError::at("packet inspection"))?;
+    // libopus returns a negative error code, which the binding hands back
+    // cast to usize; RFC 6716 caps a valid packet at 120 ms.
+    match u32::try_from(n) {
+        Ok(units) if units > 0 && units <= MAX_PACKET_UNITS => Ok(units),
+        _ => Err(OpusError {
+            operation: "packet inspection",
+            source: audiopus::Error::Opus(audiopus::ErrorCode::InvalidPacket),
+        }),
     }
 }
 

@@ -305,6 +305,21 @@ impl MediaDescription {
         })
     }
 
+    /// `a=maxptime` (RFC 4566): the longest packet, in ms, the author
+    /// takes; `None` if absent or not a number.
+    pub fn maxptime(&self) -> Option<u32> {
+        self.attributes.iter().find_map(|a| match a {
+            Attribute::Other { name, value } if name.eq_ignore_ascii_case("maxptime") => value
+                .as_deref()?
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|ms| ms.is_finite() && *ms >= 1.0 && *ms <= 10_000.0)
+                .map(|ms| ms as u32),
+            _ => None,
+        })
+    }
+
     /// The media-level direction attribute, if given.
     pub fn direction(&self) -> Option<Direction> {
         find_direction(&self.attributes)

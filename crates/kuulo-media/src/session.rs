@@ -17,10 +17,23 @@
 //! 3. Sleep until [`poll_timeout`](MediaSession::poll_timeout); `None` means
 //!    the session is closed.
 //!
-//! Every 20 ms tick plays one received frame out of the jitter buffer
+//! Every 20 ms tick plays 20 ms of received audio out of the jitter buffer
 //! (into the in-band DTMF detector and the recorder) and sends one frame:
 //! the prompt, a DTMF tone, or silence. A driver that routes datagrams from
 //! one socket to many sessions asks [`accepts`](MediaSession::accepts).
+//!
+//! # Packet time
+//!
+//! The peer may send packets of any length from 10 to 120 ms (RFC 3551
+//! asks receivers to take whatever the sender chose). The jitter buffer
+//! holds whole packets, one per slot, sized for the length the peer
+//! actually sends (learned from its packets, not from its SDP); the
+//! playout decodes as many packets as the 20 ms tick needs into a small
+//! sample queue and plays exactly 20 ms from it. G.711 goes out at the
+//! packet time the peer asked for ([`SessionConfig::send_ptime`], 10 to
+//! 60 ms), cut from the same 20 ms frames on a packet clock of its own;
+//! Opus always goes out in 20 ms packets. docs/architecture.md, "Packet
+//! time", says why.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -29,7 +42,7 @@ use std::time::{Duration, Instant};
 
 use crate::dtmf::{key_to_event, DtmfPacket, DtmfReceiver, DtmfReceiverConfig};
 use crate::goertzel::DtmfDetector;
-use crate::jitter::{JitterBuffer, JitterConsumer, JitterProducer};
+use crate::jitter::{JitterBuffer, JitterConfig, JitterConsumer, JitterProducer};
 use crate::prompt::{EncodedPrompt, FRAME_SAMPLES};
 use crate::recording::{Recorder, RecordingConfig};
 use crate::rtcp::{ntp_timestamp, ReceiverStats, RtcpWriter, SenderInfo};
@@ -39,12 +52,14 @@ mod codec;
 mod config;
 mod dedup;
 mod dtmf_out;
+mod packetize;
 mod receive;
 mod stats;
 mod transmit;
 
 pub use config::{
-    DtmfSendMode, DtmfSource, IdleMode, LatchPolicy, SessionConfig, SessionError, SessionEvent,
+    DtmfDetectMode, DtmfSendMode, DtmfSource, IdleMode, LatchPolicy, SessionConfig, SessionError,
+    SessionEvent,
 };
 pub use stats::{IntervalHistogram, SessionStats};
 pub use transmit::{PacketKind, Transmit, MAX_DATAGRAM};
@@ -53,6 +68,7 @@ use codec::{Codec, RxSilence};
 pub use config::splitmix;
 use dedup::Dedup;
 use dtmf_out::DtmfOut;
+use packetize::{send_ptime_ms, ACC_BYTES};
 use transmit::TransmitQueue;
 
 /// The send and playout clock.
@@ -61,6 +77,14 @@ pub const TICK: Duration = Duration::from_millis(20);
 /// a burst the peer's jitter buffer would have to absorb.
 const MAX_CATCH_UP: u32 = 3;
 const EVENT_CAPACITY: usize = 32;
+/// Times a session rebuilds its jitter buffer for a new packet length.
+/// The first packet may cost one; a peer that keeps changing its packet
+/// length is played at the last length rather than allowed to make the
+/// session allocate on every change.
+const MAX_RX_REBUILDS: u8 = 4;
+/// Packets of a new length in a row that make the buffer follow it: one
+/// odd packet (a gateway's splice) must not flush the buffer.
+const RX_SWITCH_AFTER: u8 = 2;
 
 /// The media of one call: RTP out and in, RTCP, DTMF both ways, prompts
 /// and recording. See the [module documentation](self) for the run loop.
@@ -69,6 +93,36 @@ pub struct MediaSession {
     codec: Codec,
     /// RTP timestamp units per 20 ms: 160, or 960 for Opus.
     frame_ts: u32,
+    /// RTP timestamp units in one received packet: the jitter buffer's
+    /// frame.
+    rx_unit: u32,
+    /// A new packet length and how many packets in a row had it.
+    rx_switch: Option<(u32, u8)>,
+    rx_rebuilds: u8,
+    /// Late and concealed counts of jitter buffers replaced by a rebuild.
+    rx_carry: (u64, u64),
+    /// Decoded samples waiting for their tick: room for less than a tick
+    /// left over plus the longest packet the jitter buffer holds.
+    rx_queue: Box<[i16]>,
+    /// 8 kHz samples in the longest packet the jitter buffer holds.
+    rx_packet_max: usize,
+    rx_fill: usize,
+    /// An RFC 4733 event arrived: [`DtmfDetectMode::Auto`] stops listening
+    /// for tones.
+    rfc4733_heard: bool,
+    /// Audio goes out on its own packet clock (G.711 at a ptime other
+    /// than 20 ms) instead of one frame per tick.
+    packetize: bool,
+    send_interval: Duration,
+    /// RTP timestamp units per sent packet.
+    ptime_units: u32,
+    next_send: Instant,
+    /// RTP timestamp of the next packet on the packet clock.
+    send_ts: u32,
+    /// G.711 bytes made but not yet sent, and the timestamp of the first.
+    acc: [u8; ACC_BYTES],
+    acc_len: usize,
+    acc_ts: u32,
     now: Instant,
     next_tick: Instant,
     closed: bool,
@@ -119,11 +173,17 @@ impl MediaSession {
         let codec = Codec::new(config.codec)?;
         let frame_ts = codec.frame_units();
         let clock_rate = codec.clock_rate();
-        // Clock and frame size are facts of the codec, not tuning: a config
-        // built for another codec must not skew the buffer's arithmetic.
-        let mut jitter = config.jitter.clone();
-        jitter.clock_rate = clock_rate;
-        jitter.frame_samples = frame_ts;
+        // Until a packet shows otherwise, expect the length the peer asked
+        // us to send: most peers send what they ask for.
+        let rx_unit = config
+            .remote_ptime
+            .map(|ms| ms * clock_rate / 1000)
+            .filter(|&u| rx_unit_ok(u, clock_rate))
+            .unwrap_or(frame_ts);
+        let g711 = config.codec != crate::sdp::AudioCodec::Opus;
+        let send_ptime = send_ptime_ms(g711, Some(config.send_ptime), None);
+        let jitter = rx_jitter_config(&config.jitter, clock_rate, rx_unit);
+        let rx_packet_max = codec.max_packet_samples(jitter.max_payload);
         let (producer, consumer) = JitterBuffer::new(jitter)?;
         let mut rng = config.seed;
         // RFC 3550 6.2: the first report goes out after half an interval,
@@ -133,6 +193,22 @@ impl MediaSession {
             silence: codec.silence_detector(),
             codec,
             frame_ts,
+            rx_unit,
+            rx_switch: None,
+            rx_rebuilds: 0,
+            rx_carry: (0, 0),
+            rx_queue: vec![0; FRAME_SAMPLES + rx_packet_max].into_boxed_slice(),
+            rx_packet_max,
+            rx_fill: 0,
+            rfc4733_heard: false,
+            packetize: send_ptime != 20,
+            send_interval: Self::packet_interval(send_ptime),
+            ptime_units: send_ptime * clock_rate / 1000,
+            next_send: now,
+            send_ts: config.initial_timestamp,
+            acc: [0; ACC_BYTES],
+            acc_len: 0,
+            acc_ts: config.initial_timestamp,
             now,
             next_tick: now,
             closed: false,
@@ -288,12 +364,20 @@ impl MediaSession {
             self.tick(now);
             self.next_tick += TICK;
         }
+        if self.packetize {
+            self.run_send_clock(now, now);
+        }
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) is next due; `None`
     /// once closed.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        (!self.closed).then_some(self.next_tick)
+        let next = if self.packetize {
+            self.next_tick.min(self.next_send)
+        } else {
+            self.next_tick
+        };
+        (!self.closed).then_some(next)
     }
 
     /// The next datagram to send, lent until the next call on the session.
@@ -320,8 +404,8 @@ impl MediaSession {
     pub fn stats(&self) -> SessionStats {
         let jitter = self.consumer.stats();
         let mut s = self.stats;
-        s.late = jitter.late;
-        s.concealed = jitter.concealed;
+        s.late = jitter.late + self.rx_carry.0;
+        s.concealed = jitter.concealed + self.rx_carry.1;
         if let Some(rx) = &self.rx_stats {
             s.lost = rx.cumulative_lost();
             s.jitter = rx.jitter();
@@ -333,7 +417,7 @@ impl MediaSession {
         self.playout(now);
         self.dtmf_rx.handle_timeout(now);
         self.drain_rfc4733(now);
-        if self.config.direction.sends() {
+        if self.config.direction.sends() && !self.packetize {
             self.send_tick(now);
         }
         self.timestamp = self.timestamp.wrapping_add(self.frame_ts);
@@ -511,6 +595,43 @@ impl std::fmt::Debug for MediaSession {
             .field("recording", &self.recorder.is_some())
             .field("closed", &self.closed)
             .finish_non_exhaustive()
+    }
+}
+
+/// Packet lengths the receive path follows: 10 to 120 ms. Shorter packets
+/// would need a ring of hundreds of slots for the same delay.
+fn rx_unit_ok(units: u32, clock_rate: u32) -> bool {
+    (clock_rate / 100..=clock_rate * 120 / 1000).contains(&units)
+}
+
+/// The jitter buffer for packets of `unit` timestamp units. The session's
+/// [`JitterConfig`] counts 20 ms frames; here its delays, ring and slot
+/// size are rescaled to packets of the real length, so the buffer holds
+/// the same time and memory whatever the peer's packet time.
+fn rx_jitter_config(base: &JitterConfig, clock_rate: u32, unit: u32) -> JitterConfig {
+    let frame20 = u64::from(clock_rate / 50);
+    let unit64 = u64::from(unit);
+    let packets = |frames: u32| {
+        let n = (u64::from(frames) * frame20).div_ceil(unit64).max(1);
+        u32::try_from(n).unwrap_or(u32::MAX)
+    };
+    let min_delay_frames = packets(base.min_delay_frames);
+    let max_delay_frames = packets(base.max_delay_frames).max(min_delay_frames);
+    let slots = (base.capacity as u64 * frame20).div_ceil(unit64) as usize;
+    let capacity = slots
+        .max(2 * max_delay_frames as usize)
+        .max(2)
+        .next_power_of_two();
+    let max_payload = (base.max_payload as u64 * unit64).div_ceil(frame20) as usize;
+    JitterConfig {
+        capacity,
+        max_payload: max_payload.clamp(160, 1920),
+        clock_rate,
+        frame_samples: unit,
+        min_delay_frames,
+        max_delay_frames,
+        shrink_after_ticks: packets(base.shrink_after_ticks),
+        ..base.clone()
     }
 }
 

@@ -1,11 +1,13 @@
 //! In-band DTMF detector: synthesized tones at the telephone limits, noise,
-//! and a talk-off run over minutes of synthesized English and Finnish speech.
+//! and a talk-off run over minutes of synthesized English and Finnish speech,
+//! straight and through Opus.
 
 use std::f64::consts::PI;
 use std::process::Command;
 use std::time::Instant;
 
 use kuulo_media::goertzel::{DetectorConfig, DtmfDetector, InbandDigit};
+use kuulo_media::opus::{OpusDecoder, OpusEncoder, DEFAULT_BITRATE};
 
 const KEYS: &str = "123A456B789C*0#D";
 const LOW: [f64; 4] = [697.0, 770.0, 852.0, 941.0];
@@ -286,13 +288,14 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-#[test]
-fn talk_off_on_minutes_of_speech() {
+/// The talk-off corpus: each voice's speech at `rate`, normalised to
+/// -1 dBFS, with its label; `None` (and a note) without espeak-ng and sox.
+fn speech_corpus(rate: u32) -> Option<Vec<(String, Vec<i16>)>> {
     if !have("espeak-ng") || !have("sox") {
         println!("SKIPPED talk-off: espeak-ng and sox are needed (apt-get install espeak-ng sox)");
-        return;
+        return None;
     }
-    let dir = std::env::temp_dir().join(format!("kuulo-talkoff-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("kuulo-talkoff-{}-{rate}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     // Voices and pitches vary the harmonics that could mimic a tone pair.
     let runs = [
@@ -303,12 +306,10 @@ fn talk_off_on_minutes_of_speech() {
         ("fi+f2", FINNISH, "80", "150"),
         ("fi+m3", FINNISH, "30", "170"),
     ];
-    let started = Instant::now();
-    let mut seconds = 0.0;
-    let mut false_digits = Vec::new();
+    let mut corpus = Vec::new();
     for (i, (voice, text, pitch, speed)) in runs.iter().enumerate() {
         let raw = dir.join(format!("raw{i}.wav"));
-        let pcm8 = dir.join(format!("pcm{i}.wav"));
+        let pcm_path = dir.join(format!("pcm{i}.wav"));
         let ok = Command::new("espeak-ng")
             .args(["-v", voice, "-p", pitch, "-s", speed, "-w"])
             .arg(&raw)
@@ -319,27 +320,38 @@ fn talk_off_on_minutes_of_speech() {
         assert!(ok, "espeak-ng failed for {voice}");
         let ok = Command::new("sox")
             .arg(&raw)
-            .args(["-r", "8000", "-c", "1", "-b", "16"])
-            .arg(&pcm8)
+            .args(["-r", &rate.to_string(), "-c", "1", "-b", "16"])
+            .arg(&pcm_path)
             .args(["norm", "-1"])
             .status()
             .unwrap()
             .success();
         assert!(ok, "sox failed");
-        let (rate, pcm) = read_wav(&pcm8);
-        assert_eq!(rate, 8000);
-        seconds += pcm.len() as f64 / 8000.0;
-        for d in detect_with(DetectorConfig::default(), &pcm, 160) {
-            false_digits.push((voice.to_string(), d));
-        }
+        let (got_rate, pcm) = read_wav(&pcm_path);
+        assert_eq!(got_rate, rate);
         // Quieter speech too: levels change which checks bind.
         let quiet: Vec<i16> = pcm.iter().map(|s| s / 8).collect();
-        seconds += quiet.len() as f64 / 8000.0;
-        for d in detect_with(DetectorConfig::default(), &quiet, 160) {
-            false_digits.push((format!("{voice} quiet"), d));
-        }
+        corpus.push((voice.to_string(), pcm));
+        corpus.push((format!("{voice} quiet"), quiet));
     }
     let _ = std::fs::remove_dir_all(&dir);
+    Some(corpus)
+}
+
+#[test]
+fn talk_off_on_minutes_of_speech() {
+    let Some(corpus) = speech_corpus(8000) else {
+        return;
+    };
+    let started = Instant::now();
+    let mut seconds = 0.0;
+    let mut false_digits = Vec::new();
+    for (label, pcm) in &corpus {
+        seconds += pcm.len() as f64 / 8000.0;
+        for d in detect_with(DetectorConfig::default(), pcm, 160) {
+            false_digits.push((label.clone(), d));
+        }
+    }
     println!(
         "talk-off: {seconds:.0} s of speech, {} false digits, {:?}",
         false_digits.len(),
@@ -347,4 +359,84 @@ fn talk_off_on_minutes_of_speech() {
     );
     assert!(seconds >= 180.0, "only {seconds:.0} s of speech");
     assert!(false_digits.is_empty(), "false digits: {false_digits:?}");
+}
+
+/// The session's Opus receive path: 48 kHz audio encoded in 20 ms frames
+/// at `bitrate`, decoded straight to 8 kHz as the session decodes it.
+fn through_opus(pcm48: &[i16], bitrate: i32) -> Vec<i16> {
+    let mut encoder = OpusEncoder::new(48_000, bitrate).unwrap();
+    let mut decoder = OpusDecoder::new(8000).unwrap();
+    let mut packet = [0u8; 1500];
+    let mut frame = [0i16; 160];
+    let mut out = Vec::with_capacity(pcm48.len() / 6);
+    for chunk in pcm48.chunks(960) {
+        let mut input = [0i16; 960];
+        input[..chunk.len()].copy_from_slice(chunk);
+        let n = encoder.encode(&input, &mut packet).unwrap();
+        let got = decoder.decode(&packet[..n], &mut frame).unwrap();
+        out.extend_from_slice(&frame[..got]);
+    }
+    out
+}
+
+/// Opus bit rates a phone call may use: the prompts' rate and a low one
+/// where the codec's artefacts are largest.
+const OPUS_RATES: [i32; 2] = [DEFAULT_BITRATE, 12_000];
+
+#[test]
+fn talk_off_on_minutes_of_speech_through_opus() {
+    let Some(corpus) = speech_corpus(48_000) else {
+        return;
+    };
+    let mut seconds = 0.0;
+    let mut false_digits = Vec::new();
+    for bitrate in OPUS_RATES {
+        for (label, pcm48) in &corpus {
+            let pcm8 = through_opus(pcm48, bitrate);
+            seconds += pcm8.len() as f64 / 8000.0;
+            for d in detect_with(DetectorConfig::default(), &pcm8, 160) {
+                false_digits.push((format!("{label} at {bitrate} bit/s"), d));
+            }
+        }
+    }
+    println!(
+        "talk-off through Opus: {seconds:.0} s of speech, {} false digits",
+        false_digits.len()
+    );
+    assert!(seconds >= 360.0, "only {seconds:.0} s of speech");
+    assert!(false_digits.is_empty(), "false digits: {false_digits:?}");
+}
+
+/// Renders keys at 48 kHz: `ms` of tone and 60 ms of silence each, the
+/// low tone at `amp` and the high one 2 dB above it, as phones send.
+fn render_48k(keys: &str, ms: f64, amp: f64) -> Vec<i16> {
+    let mut out = vec![0i16; 48 * 200];
+    for key in keys.chars() {
+        let (fl, fh) = freqs(key);
+        let ah = amp * 10f64.powf(2.0 / 20.0);
+        for i in 0..(ms * 48.0) as usize {
+            let x = i as f64 / 48_000.0;
+            let v = amp * (2.0 * PI * fl * x).sin() + ah * (2.0 * PI * fh * x + 1.0).sin();
+            out.push(v.round() as i16);
+        }
+        out.extend(std::iter::repeat_n(0, 48 * 60));
+    }
+    out.extend(std::iter::repeat_n(0, 48 * 200));
+    out
+}
+
+#[test]
+fn keys_through_opus_are_still_detected() {
+    // The positive control of the Opus talk-off run: the same path must
+    // not cost real keys, loud or quiet, short or long.
+    for bitrate in OPUS_RATES {
+        for (ms, amp) in [(60.0, 7000.0), (100.0, 7000.0), (100.0, 1500.0)] {
+            let pcm8 = through_opus(&render_48k(KEYS, ms, amp), bitrate);
+            assert_eq!(
+                detect(&pcm8),
+                KEYS,
+                "{ms} ms keys at amplitude {amp} through Opus at {bitrate} bit/s"
+            );
+        }
+    }
 }

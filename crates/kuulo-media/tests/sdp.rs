@@ -82,6 +82,23 @@ fn parses_a_phone_offer() {
 }
 
 #[test]
+fn a_30_ms_offer_with_maxptime_is_carried_to_the_session() {
+    // An Asterisk-style offer: A-law at 30 ms, and the longest packet it takes.
+    let offer = PHONE_OFFER.replace("a=ptime:20", "a=ptime:30\r\na=maxptime:150");
+    let offer: SessionDescription = offer.parse().unwrap();
+    assert_eq!(offer.media[0].maxptime(), Some(150));
+    let (answer, n) = answer_offer(&offer, &cfg()).unwrap();
+    assert_eq!((n.remote_ptime, n.remote_maxptime), (Some(30), Some(150)));
+    // We still ask for 20 ms ourselves (RFC 3264 6.1: the answerer states
+    // its own ptime).
+    assert_eq!(answer.media[0].ptime(), Some(20));
+    assert_eq!(
+        kuulo_media::session::SessionConfig::new(&n, 1).send_ptime,
+        30
+    );
+}
+
+#[test]
 fn serializes_back_to_the_same_text() {
     let sdp: SessionDescription = PHONE_OFFER.parse().unwrap();
     assert_eq!(sdp.to_string(), PHONE_OFFER);

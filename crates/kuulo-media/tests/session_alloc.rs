@@ -55,10 +55,11 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
-fn config(codec: AudioCodec, remote: &str, seed: u64) -> SessionConfig {
+fn config(codec: AudioCodec, remote: &str, seed: u64, ptime: Option<u32>) -> SessionConfig {
     let (payload_type, telephone_event) = match codec {
         AudioCodec::Opus => (111, 110),
-        _ => (0, 101),
+        AudioCodec::Pcma => (8, 101),
+        AudioCodec::Pcmu => (0, 101),
     };
     let n = Negotiated {
         codec,
@@ -66,7 +67,8 @@ fn config(codec: AudioCodec, remote: &str, seed: u64) -> SessionConfig {
         telephone_event: Some(telephone_event),
         remote: remote.parse().unwrap(),
         direction: Direction::SendRecv,
-        remote_ptime: None,
+        remote_ptime: ptime,
+        remote_maxptime: None,
     };
     let mut c = SessionConfig::new(&n, seed);
     c.dtmf_send = DtmfSendMode::Both;
@@ -83,20 +85,27 @@ fn deliver(now: Instant, from: &mut MediaSession, from_addr: SocketAddr, to: &mu
 
 #[test]
 fn steady_state_does_not_allocate() {
-    steady_state(AudioCodec::Pcmu);
+    steady_state(AudioCodec::Pcmu, None);
 }
 
 #[test]
 fn steady_state_does_not_allocate_with_opus() {
-    steady_state(AudioCodec::Opus);
+    steady_state(AudioCodec::Opus, None);
 }
 
-fn steady_state(codec: AudioCodec) {
+/// Both sides ask for 30 ms: packets are cut from 20 ms frames on the way
+/// out and decoded through the sample queue on the way in.
+#[test]
+fn steady_state_does_not_allocate_at_30_ms() {
+    steady_state(AudioCodec::Pcma, Some(30));
+}
+
+fn steady_state(codec: AudioCodec, ptime: Option<u32>) {
     let a_addr: SocketAddr = "10.0.0.1:4000".parse().unwrap();
     let b_addr: SocketAddr = "10.0.0.2:5000".parse().unwrap();
     let t0 = Instant::now();
-    let mut a = MediaSession::new(t0, config(codec, "10.0.0.2:5000", 1)).unwrap();
-    let mut b = MediaSession::new(t0, config(codec, "10.0.0.1:4000", 2)).unwrap();
+    let mut a = MediaSession::new(t0, config(codec, "10.0.0.2:5000", 1, ptime)).unwrap();
+    let mut b = MediaSession::new(t0, config(codec, "10.0.0.1:4000", 2, ptime)).unwrap();
     let samples: Vec<i16> = (0..8000)
         .map(|i| (6000.0 * (i as f32 * 0.3).sin()) as i16)
         .collect();
@@ -148,7 +157,9 @@ fn steady_state(codec: AudioCodec) {
     let allocations = COUNT.with(Cell::get);
 
     let (sa, sb) = (a.stats(), b.stats());
-    assert!(sa.packets_sent > 700, "{sa:?}");
+    // 15 s of audio packets at the packet time, less a little.
+    let per_packet_ms = u64::from(ptime.unwrap_or(20));
+    assert!(sa.packets_sent > 14_000 / per_packet_ms, "{sa:?}");
     assert!(sa.rtcp_sent >= 2 && sb.rtcp_sent >= 2);
     assert!(digits >= 14, "{digits} digits");
     assert!(b.is_recording());

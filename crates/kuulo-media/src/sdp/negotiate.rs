@@ -192,6 +192,8 @@ pub struct Negotiated {
     pub direction: Direction,
     /// Packet time the peer asked for, if any.
     pub remote_ptime: Option<u32>,
+    /// Longest packet time the peer takes (`a=maxptime`), if given.
+    pub remote_maxptime: Option<u32>,
 }
 
 /// Why offer/answer failed.
@@ -333,6 +335,7 @@ pub fn answer_offer(
         remote,
         direction,
         remote_ptime: m.ptime(),
+        remote_maxptime: m.maxptime(),
     };
     Ok((cfg.session(media), negotiated))
 }
@@ -420,6 +423,7 @@ pub fn accept_answer(
         remote,
         direction: reachable(direction, remote),
         remote_ptime: am.ptime(),
+        remote_maxptime: am.maxptime(),
     })
 }
 

@@ -6,10 +6,10 @@
 //! does it in the decoder, cheaper than decoding at 48 kHz and resampling)
 //! and tones are encoded from 8 kHz.
 //!
-//! Received Opus packets must hold 20 ms, the ptime we offer and what
-//! phones send: the jitter buffer plays one packet per 20 ms tick. A longer
-//! packet does not fit the frame and is counted as a codec error; a
-//! shorter one plays padded with silence.
+//! Received packets may hold any whole number of samples from 10 to 120 ms
+//! (G.711 at any ptime, Opus packets of 10 to 60 ms or several frames):
+//! [`Codec::packet_units`] tells the receive path how much audio a packet
+//! carries before it is decoded, and decoding writes every sample of it.
 
 use super::config::SessionError;
 use crate::g711::Law;
@@ -115,20 +115,47 @@ impl Codec {
         }
     }
 
-    /// Decodes a received payload into `pcm` (zero-padded); false if the
-    /// payload could not be decoded, in which case `pcm` is silence.
-    pub(super) fn decode(&mut self, payload: &[u8], pcm: &mut [i16; FRAME_SAMPLES]) -> bool {
-        let decoded = match self {
-            Codec::G711(law) => Some(law.decode(payload, pcm)),
-            Codec::Opus(o) => o.decoder.decode(payload, pcm).ok(),
-        };
-        let n = decoded.unwrap_or(0).min(FRAME_SAMPLES);
-        pcm[n..].fill(0);
-        decoded.is_some()
+    /// RTP timestamp units of audio in a received payload, without
+    /// decoding it; `None` for a payload that carries no audio or that
+    /// Opus cannot parse.
+    pub(super) fn packet_units(&self, payload: &[u8]) -> Option<u32> {
+        match self {
+            // One byte per sample (RFC 3551 4.5.14): any length is a packet.
+            Codec::G711(_) => u32::try_from(payload.len()).ok().filter(|&n| n > 0),
+            Codec::Opus(_) => opus::packet_units(payload).ok(),
+        }
     }
 
-    /// Stands in for a lost frame.
-    pub(super) fn conceal(&mut self, pcm: &mut [i16; FRAME_SAMPLES]) {
+    /// 8 kHz samples in the longest packet a jitter buffer with slots of
+    /// `max_payload` bytes can hand out.
+    pub(super) fn max_packet_samples(&self, max_payload: usize) -> usize {
+        match self {
+            Codec::G711(_) => max_payload,
+            // A few bytes of Opus can carry 120 ms, whatever the slot size.
+            Codec::Opus(_) => self.samples_in(opus::MAX_PACKET_UNITS),
+        }
+    }
+
+    /// 8 kHz samples in `units` RTP timestamp units.
+    pub(super) fn samples_in(&self, units: u32) -> usize {
+        match self {
+            Codec::G711(_) => units as usize,
+            Codec::Opus(_) => (units / (opus::OPUS_CLOCK_RATE / NARROWBAND_RATE)) as usize,
+        }
+    }
+
+    /// Decodes a received payload into the front of `pcm` and returns the
+    /// samples written; `None` if it could not be decoded (a payload longer
+    /// than `pcm` is cut to fit).
+    pub(super) fn decode(&mut self, payload: &[u8], pcm: &mut [i16]) -> Option<usize> {
+        match self {
+            Codec::G711(law) => Some(law.decode(payload, pcm)),
+            Codec::Opus(o) => o.decoder.decode(payload, pcm).ok(),
+        }
+    }
+
+    /// Fills `pcm` (one lost packet's worth) with what stands in for it.
+    pub(super) fn conceal(&mut self, pcm: &mut [i16]) {
         let n = match self {
             // Silence stands in for lost G.711 frames: the recorder and the
             // detector see the gap, and G.711 packet-loss concealment
@@ -138,7 +165,8 @@ impl Codec {
             // in step, and its concealment comes for free with that.
             Codec::Opus(o) => o.decoder.conceal(pcm).unwrap_or(0),
         };
-        pcm[n.min(FRAME_SAMPLES)..].fill(0);
+        let n = n.min(pcm.len());
+        pcm[n..].fill(0);
     }
 
     pub(super) fn silence_detector(&self) -> RxSilence {

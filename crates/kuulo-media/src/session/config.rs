@@ -51,6 +51,34 @@ pub enum DtmfSendMode {
     Both,
 }
 
+/// Which ways of signalling a key the session listens to.
+///
+/// In-band detection is most of the receive path's work and the only way
+/// speech can be mistaken for a key (talk-off), so a session that knows
+/// its peer sends RFC 4733 events is better off without it. But some
+/// trunks negotiate telephone-event and still send keys only as tones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DtmfDetectMode {
+    /// RFC 4733 events always; tones while they may be the only signal:
+    /// for the whole call if telephone-event was not negotiated, otherwise
+    /// until the first RFC 4733 event arrives (the peer has then shown it
+    /// signals keys out of band). A trunk that negotiates telephone-event
+    /// but sends tones still works, and every other call stops paying for
+    /// the detector at its first key.
+    #[default]
+    Auto,
+    /// What Asterisk's `dtmf_mode=auto` and FreeSWITCH do: RFC 4733 only
+    /// when telephone-event was negotiated, tones only when it was not.
+    Negotiated,
+    /// RFC 4733 events only; tones in the audio are not listened to.
+    Rfc4733Only,
+    /// Tones only; RFC 4733 events are counted and dropped.
+    InbandOnly,
+    /// Both, for the whole call, de-duplicated (a key sent both ways by a
+    /// gateway is reported once).
+    Both,
+}
+
 /// Everything a session needs; build it with [`SessionConfig::new`] from
 /// the offer/answer result and adjust fields.
 #[derive(Debug, Clone)]
@@ -77,8 +105,19 @@ pub struct SessionConfig {
     pub dtmf_duration: Duration,
     /// Pause between sent keys.
     pub dtmf_gap: Duration,
-    /// Listen for keys as tones in the received audio.
-    pub inband_dtmf: bool,
+    /// Which key signalling to listen to: RFC 4733 events, tones in the
+    /// audio, or both.
+    pub dtmf_detect: DtmfDetectMode,
+    /// Packet time (ms) the peer asked for in its SDP, if any. Received
+    /// packets of any length are played; this is only the first guess of
+    /// their length.
+    pub remote_ptime: Option<u32>,
+    /// Packet time (ms) we send at: the peer's `a=ptime` for G.711 when it
+    /// is 10, 20, 30, 40, 50 or 60, else 20, kept within its `a=maxptime`.
+    /// A value the codec cannot send (anything but 20 for Opus, whose
+    /// prompts are 20 ms packets; not a multiple of 10 ms; over 60 ms)
+    /// sends 20 ms.
+    pub send_ptime: u32,
     /// How far apart (in arrival time) an in-band and an RFC 4733 report
     /// of the same key may be and still be one press.
     pub dtmf_dedup_slack: Duration,
@@ -153,7 +192,13 @@ impl SessionConfig {
             dtmf_send: DtmfSendMode::default(),
             dtmf_duration: Duration::from_millis(100),
             dtmf_gap: Duration::from_millis(100),
-            inband_dtmf: true,
+            dtmf_detect: DtmfDetectMode::default(),
+            remote_ptime: negotiated.remote_ptime,
+            send_ptime: super::packetize::send_ptime_ms(
+                negotiated.codec != AudioCodec::Opus,
+                negotiated.remote_ptime,
+                negotiated.remote_maxptime,
+            ),
             dtmf_dedup_slack: Duration::from_millis(120),
             recording_stop_keys: "#".into(),
             inactivity_timeout: Duration::from_secs(30),

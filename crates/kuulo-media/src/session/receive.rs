@@ -1,14 +1,16 @@
 //! The receive half of a session: datagrams in, symmetric RTP latching,
-//! RTCP in, playout of one frame per tick, DTMF detection and recording.
+//! RTCP in, playout of 20 ms per tick, DTMF detection and recording.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::config::{DtmfSource, LatchPolicy, SessionEvent};
-use super::{MediaSession, TICK};
+use super::config::{DtmfDetectMode, DtmfSource, LatchPolicy, SessionEvent};
+use super::{
+    rx_jitter_config, rx_unit_ok, MediaSession, FRAME_SAMPLES, MAX_RX_REBUILDS, RX_SWITCH_AFTER,
+};
 use crate::dtmf::{DtmfEnd, DtmfReceiverConfig};
 use crate::goertzel::InbandDigit;
-use crate::jitter::Playout;
+use crate::jitter::{JitterBuffer, Playout};
 use crate::rtcp::{ReceiverStats, RtcpCompound, RtcpPacket};
 use crate::rtp::{RtpPacket, RTP_VERSION};
 
@@ -110,15 +112,23 @@ impl MediaSession {
             rx.on_packet(now, packet.sequence, packet.timestamp);
         }
         if is_audio {
+            let Some(units) = self.codec.packet_units(packet.payload) else {
+                self.stats.codec_errors += 1;
+                return;
+            };
+            self.follow_packet_length(units);
             // Telephone-event packets share the sequence space, so audio
             // sequence numbers have holes while a key is sent; number the
-            // frames by timestamp instead, which counts exactly one per
-            // 20 ms of audio.
+            // packets by timestamp instead, which counts exactly one per
+            // packet length of audio.
             let base = *self.audio_base_ts.get_or_insert(packet.timestamp);
             let offset = packet.timestamp.wrapping_sub(base) as i32;
-            let frame = offset.div_euclid(self.frame_ts as i32) as u16;
+            let frame = offset.div_euclid(self.rx_unit as i32) as u16;
             self.producer
                 .push(now, packet.ssrc, frame, packet.timestamp, packet.payload);
+        } else if self.config.dtmf_detect == DtmfDetectMode::InbandOnly {
+            // Told not to believe events: they still kept the stream alive
+            // and were counted as received above.
         } else {
             let r = self.dtmf_rx.handle_packet(
                 now,
@@ -129,9 +139,67 @@ impl MediaSession {
             );
             if r.is_err() {
                 self.stats.malformed += 1;
+            } else {
+                // The peer signals keys out of band: in `Auto`, tones in
+                // its audio are no longer listened to.
+                self.rfc4733_heard = true;
             }
             self.drain_rfc4733(now);
         }
+    }
+
+    /// Makes the jitter buffer's frame the packet length the peer sends:
+    /// at once for the first packet, after a few in a row later on.
+    fn follow_packet_length(&mut self, units: u32) {
+        if units == self.rx_unit {
+            self.rx_switch = None;
+            return;
+        }
+        let clock_rate = self.codec.clock_rate();
+        if !rx_unit_ok(units, clock_rate) || self.rx_rebuilds >= MAX_RX_REBUILDS {
+            // Played anyway: the playout takes every sample a packet holds.
+            return;
+        }
+        // Nothing of this stream is buffered yet: follow it at once.
+        let first = self.audio_base_ts.is_none();
+        let seen = match self.rx_switch {
+            Some((u, n)) if u == units => n + 1,
+            _ => 1,
+        };
+        if !first && seen < RX_SWITCH_AFTER {
+            self.rx_switch = Some((units, seen));
+            return;
+        }
+        let config = rx_jitter_config(&self.config.jitter, clock_rate, units);
+        let packet_max = self.codec.max_packet_samples(config.max_payload);
+        // The config passed validation at construction with the same
+        // bounds; rescaling keeps it valid, but a failure must not end the
+        // call: keep the old buffer then.
+        let Ok((producer, consumer)) = JitterBuffer::new(config) else {
+            return;
+        };
+        // What the old buffer holds is decoded now, ahead of its tick, so
+        // following the new length loses none of the audio already here.
+        while self.rx_queue.len() - self.rx_fill >= self.rx_packet_max {
+            if !self.decode_next() {
+                break;
+            }
+        }
+        if packet_max > self.rx_packet_max {
+            let mut queue = vec![0; self.rx_fill + FRAME_SAMPLES + packet_max].into_boxed_slice();
+            queue[..self.rx_fill].copy_from_slice(&self.rx_queue[..self.rx_fill]);
+            self.rx_queue = queue;
+        }
+        self.rx_packet_max = packet_max.max(self.rx_packet_max);
+        let old = self.consumer.stats();
+        self.rx_carry.0 += old.late;
+        self.rx_carry.1 += old.concealed;
+        self.producer = producer;
+        self.consumer = consumer;
+        self.rx_unit = units;
+        self.rx_switch = None;
+        self.rx_rebuilds += 1;
+        self.audio_base_ts = None;
     }
 
     fn receive_rtcp(&mut self, now: Instant, from: SocketAddr, datagram: &[u8]) {
@@ -204,27 +272,66 @@ impl MediaSession {
         }
     }
 
-    /// Plays out one frame: decode, look for tones, record.
-    pub(super) fn playout(&mut self, now: Instant) {
-        let heard = match self.consumer.pop(&mut self.silence) {
-            Playout::Frame { payload, .. } => {
-                // A payload the decoder refuses plays as silence; it is a
-                // peer's fault, counted, never fatal.
-                if !self.codec.decode(payload, &mut self.pcm) {
+    /// Should tones in the audio be listened to now?
+    fn listens_inband(&self) -> bool {
+        let te = self.config.telephone_event.is_some();
+        match self.config.dtmf_detect {
+            DtmfDetectMode::Auto => !te || !self.rfc4733_heard,
+            DtmfDetectMode::Negotiated => !te,
+            DtmfDetectMode::Rfc4733Only => false,
+            DtmfDetectMode::InbandOnly | DtmfDetectMode::Both => true,
+        }
+    }
+
+    /// Decodes packets from the jitter buffer until a tick's worth of
+    /// samples is queued (or the buffer has nothing to give). False if the
+    /// queue is empty: nothing was heard.
+    fn refill(&mut self) -> bool {
+        while self.rx_fill < FRAME_SAMPLES {
+            if !self.decode_next() {
+                break;
+            }
+        }
+        self.rx_fill > 0
+    }
+
+    /// Pops one packet (or its concealment) and appends its samples to the
+    /// queue; false if the jitter buffer had nothing to give.
+    fn decode_next(&mut self) -> bool {
+        let unit_samples = self.codec.samples_in(self.rx_unit).max(1);
+        let space = &mut self.rx_queue[self.rx_fill..];
+        let n = match self.consumer.pop(&mut self.silence) {
+            Playout::Frame { payload, .. } => match self.codec.decode(payload, space) {
+                Some(n) => n,
+                None => {
+                    // A payload the decoder refuses plays as silence: a
+                    // peer's fault, counted, never fatal.
                     self.stats.codec_errors += 1;
+                    let n = unit_samples.min(space.len());
+                    space[..n].fill(0);
+                    n
                 }
-                true
-            }
+            },
             Playout::Concealment { .. } => {
-                self.codec.conceal(&mut self.pcm);
-                true
+                let n = unit_samples.min(space.len());
+                self.codec.conceal(&mut space[..n]);
+                n
             }
-            Playout::Empty => {
-                self.pcm.fill(0);
-                false
-            }
+            Playout::Empty => return false,
         };
-        if heard && self.config.inband_dtmf {
+        self.rx_fill += n;
+        true
+    }
+
+    /// Plays out one tick: decode, look for tones, record.
+    pub(super) fn playout(&mut self, now: Instant) {
+        let heard = self.refill();
+        let take = self.rx_fill.min(FRAME_SAMPLES);
+        self.pcm[..take].copy_from_slice(&self.rx_queue[..take]);
+        self.pcm[take..].fill(0);
+        self.rx_queue.copy_within(take..self.rx_fill, 0);
+        self.rx_fill -= take;
+        if heard && self.listens_inband() {
             let mut found = [None::<InbandDigit>; 4];
             let mut n = 0;
             self.detector.process(&self.pcm, |d| {
@@ -236,7 +343,8 @@ impl MediaSession {
             self.detector_samples += self.pcm.len() as u64;
             // Audio is played out a buffer's delay after it arrived;
             // the dedup compares arrival times.
-            let delay = TICK * self.consumer.target_frames();
+            let unit_us = u64::from(self.rx_unit) * 1_000_000 / u64::from(self.codec.clock_rate());
+            let delay = Duration::from_micros(unit_us * u64::from(self.consumer.target_frames()));
             for d in found.iter().take(n).flatten() {
                 let ago = self.detector_samples.saturating_sub(d.start);
                 let played = now

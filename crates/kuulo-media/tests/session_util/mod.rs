@@ -24,6 +24,7 @@ pub fn config(remote: SocketAddr, telephone_event: Option<u8>, seed: u64) -> Ses
         remote,
         direction: Direction::SendRecv,
         remote_ptime: None,
+        remote_maxptime: None,
     };
     SessionConfig::new(&n, seed)
 }

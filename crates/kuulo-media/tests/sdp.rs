@@ -148,6 +148,34 @@ fn answers_opus_with_48k_events_and_rejects_video() {
     assert_eq!(answer.media[0].rtpmap(96).unwrap().channels, Some(2));
 }
 
+/// baresip's offer: Opus first, telephone-event only at 8 kHz.
+const OPUS_FIRST_EVENTS_AT_8K: &str =
+    "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n\
+t=0 0\r\nm=audio 10000 RTP/AVP 96 0 8 101\r\na=rtpmap:96 opus/48000/2\r\n\
+a=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n\
+a=fmtp:101 0-15\r\n";
+
+#[test]
+fn a_codec_with_telephone_events_wins_over_an_earlier_one_without() {
+    let offer: SessionDescription = OPUS_FIRST_EVENTS_AT_8K.parse().unwrap();
+    let (answer, n) = answer_offer(&offer, &cfg()).unwrap();
+    assert_eq!((n.codec, n.payload_type), (AudioCodec::Pcmu, 0));
+    assert_eq!(n.telephone_event, Some(101));
+    assert_eq!(answer.media[0].formats, vec!["0", "101"]);
+
+    // With events at 48 kHz too, the offerer's first choice stands.
+    let both = OPUS_FIRST_EVENTS_AT_8K.replace("RTP/AVP 96 0 8 101", "RTP/AVP 96 0 8 101 97")
+        + "a=rtpmap:97 telephone-event/48000\r\n";
+    let (_, n) = answer_offer(&both.parse().unwrap(), &cfg()).unwrap();
+    assert_eq!((n.codec, n.telephone_event), (AudioCodec::Opus, Some(97)));
+
+    // Without telephone-event on our side, the offerer's order alone.
+    let mut no_events = cfg();
+    no_events.telephone_event = false;
+    let (_, n) = answer_offer(&offer, &no_events).unwrap();
+    assert_eq!((n.codec, n.telephone_event), (AudioCodec::Opus, None));
+}
+
 #[test]
 fn telephone_event_must_match_the_codec_clock() {
     let offer = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nc=IN IP4 192.0.2.1\r\nt=0 0\r\n\

@@ -276,9 +276,10 @@ fn pick_telephone_event(m: &MediaDescription, rate: u32) -> Option<u8> {
 }
 
 /// Answers an offer: accepts the first usable audio m-line, picks the
-/// first of its codecs (in the offerer's order) that we support, adds
-/// telephone-event at that codec's clock rate, mirrors the direction, and
-/// rejects every other m-line with port 0.
+/// first of its codecs (in the offerer's order) that we support and that
+/// the offer pairs with telephone-event at the codec's clock rate (or, if
+/// none is, simply the first we support), adds that telephone-event,
+/// mirrors the direction, and rejects every other m-line with port 0.
 pub fn answer_offer(
     offer: &SessionDescription,
     cfg: &MediaConfig,
@@ -289,11 +290,24 @@ pub fn answer_offer(
         .position(usable_audio)
         .ok_or(NegotiationError::NoAudio)?;
     let m = &offer.media[index];
-    let chosen = m.payload_types().find_map(|pt| {
+    let supported = |pt: u8| {
         let map = describe(m, pt)?;
         let codec = cfg.codecs.iter().copied().find(|c| c.matches(&map))?;
         Some((pt, codec))
-    });
+    };
+    // A survey is answered with keys: a codec the offer pairs with
+    // telephone-event at its clock rate wins over an earlier one without
+    // (softphones such as baresip offer Opus first but telephone-event
+    // only at 8 kHz; taking Opus would leave only in-band detection).
+    let with_events = cfg
+        .telephone_event
+        .then(|| {
+            m.payload_types()
+                .filter_map(supported)
+                .find(|(_, codec)| pick_telephone_event(m, codec.clock_rate()).is_some())
+        })
+        .flatten();
+    let chosen = with_events.or_else(|| m.payload_types().find_map(supported));
     let Some((payload_type, codec)) = chosen else {
         return Err(NegotiationError::NoCommonCodec {
             offered: describe_formats(m),

@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::serve::tts_cache;
 use support::{root, Proc};
 
 /// The key baresip's UI layer takes as "the key went up": it ends the
@@ -41,13 +42,6 @@ const KEYCODE_REL: u8 = 0x04;
 
 fn script() -> PathBuf {
     root().join("tests/surveys/keys/survey.toml")
-}
-
-fn tts_cache() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    target.join("test-tts-cache")
 }
 
 /// Fails the test, rather than skipping it, when baresip is missing: a

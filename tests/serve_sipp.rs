@@ -10,67 +10,19 @@
 
 mod support;
 
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output};
+use std::time::Duration;
+use support::serve::{free_port_pair as free_port, pairs, query, tts_cache};
 use support::{root, Proc};
 
 fn script() -> PathBuf {
     root().join("tests/surveys/keys/survey.toml")
 }
 
-fn tts_cache() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join("target"));
-    target.join("test-tts-cache")
-}
-
-/// A free even UDP port with its neighbour free too (RTP and RTCP, or
-/// sipp's media ports), found by binding and letting go.
-fn free_port() -> u16 {
-    for _ in 0..64 {
-        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = a.local_addr().unwrap().port();
-        if port % 2 == 0 && port < 65000 && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free UDP port pair on 127.0.0.1");
-}
-
-/// Starts `kuulo serve` for one call and waits until it listens (the
-/// first run synthesises the prompts, which takes a few seconds).
+/// `kuulo serve` with this file's survey, for one call.
 fn serve(dir: &Path, sip_port: u16) -> Proc {
-    let log = dir.join("serve.log");
-    let stderr = std::fs::File::create(&log).unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kuulo"));
-    cmd.args(["serve", "--bind", &format!("127.0.0.1:{sip_port}")])
-        .arg("--script")
-        .arg(script())
-        .arg("--db")
-        .arg(dir.join("results.sqlite"))
-        .arg("--tts-cache")
-        .arg(tts_cache())
-        .args(["--max-calls", "1", "--run-secs", "90"])
-        .env("RUST_LOG", "kuulo=info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(stderr);
-    let child = Proc(Some(cmd.spawn().expect("spawn kuulo serve")));
-    let start = Instant::now();
-    while start.elapsed() < Duration::from_secs(60) {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if text.contains("kuulo serve: survey") {
-            return child;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "kuulo serve did not start within 60 s:\n{}",
-        std::fs::read_to_string(&log).unwrap_or_default()
-    );
+    support::serve::serve(&script(), dir, sip_port, 90, "kuulo=info")
 }
 
 /// Runs one sipp call with `scenario` (a path) against the server.
@@ -146,26 +98,6 @@ fn write_speech_pcap(out: &Path) {
         }
     }
     std::fs::write(out, pcap).unwrap();
-}
-
-fn query(db: &Path, sql: &str) -> Vec<(String, String)> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = conn.prepare(sql).unwrap();
-    stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-        ))
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
 }
 
 /// Runs a scenario against a fresh `kuulo serve` and returns the server's

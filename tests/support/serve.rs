@@ -1,0 +1,88 @@
+//! `kuulo serve` under test: started for one call with a shared speech
+//! cache, its results store read back.
+
+use super::{root, Proc};
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where the tests keep synthesised prompts, so only the first run of a
+/// text prompt pays for espeak-ng.
+pub fn tts_cache() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target"));
+    target.join("test-tts-cache")
+}
+
+/// A free even UDP port with its neighbour free too (RTP and RTCP, or
+/// sipp's media ports), found by binding and letting go.
+pub fn free_port_pair() -> u16 {
+    for _ in 0..64 {
+        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = a.local_addr().unwrap().port();
+        if port % 2 == 0 && port < 65000 && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free UDP port pair on 127.0.0.1");
+}
+
+/// Starts `kuulo serve` with `script` for one call (the store and its
+/// log, `serve.log`, in `dir`), logging at `rust_log`, ending by itself
+/// after `run_secs`; waits until it listens (the first run synthesises the
+/// prompts, which takes a few seconds).
+pub fn serve(script: &Path, dir: &Path, sip_port: u16, run_secs: u32, rust_log: &str) -> Proc {
+    let log = dir.join("serve.log");
+    let stderr = std::fs::File::create(&log).unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_kuulo"));
+    cmd.args(["serve", "--bind", &format!("127.0.0.1:{sip_port}")])
+        .arg("--script")
+        .arg(script)
+        .arg("--db")
+        .arg(dir.join("results.sqlite"))
+        .arg("--tts-cache")
+        .arg(tts_cache())
+        .args(["--max-calls", "1", "--run-secs", &run_secs.to_string()])
+        .env("RUST_LOG", rust_log)
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr);
+    let child = Proc(Some(cmd.spawn().expect("spawn kuulo serve")));
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(60) {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("kuulo serve: survey") {
+            return child;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!(
+        "kuulo serve did not start within 60 s:\n{}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+}
+
+/// Rows of two text columns (a NULL second column reads as "").
+pub fn query(db: &Path, sql: &str) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open(db).unwrap();
+    let mut stmt = conn.prepare(sql).unwrap();
+    stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<String>>(1)?.unwrap_or_default(),
+        ))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// `(question, answer)` pairs as [`query`] returns them.
+pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+    list.iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
+}

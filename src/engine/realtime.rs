@@ -31,4 +31,3 @@ pub fn raise_to_realtime() -> std::io::Result<()> {
         Err(std::io::Error::last_os_error())
     }
 }
-

@@ -164,6 +164,9 @@ pub fn splitmix(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// One 20 ms G.711 frame: 160 samples of one byte.
+const G711_FRAME_BYTES: usize = 160;
+
 impl SessionConfig {
     /// A config for what offer/answer agreed. `seed` should be random (it
     /// picks the SSRC, the first sequence number and timestamp, as RFC 3550
@@ -179,6 +182,12 @@ impl SessionConfig {
             jitter.frame_samples = OPUS_FRAME_UNITS;
             jitter.max_timestamp_jump = OPUS_CLOCK_RATE * 10;
             jitter.max_payload = OPUS_MAX_PAYLOAD;
+        } else {
+            // G.711 is a byte per sample: a slot holds exactly one packet
+            // (the session resizes slots to the packet length it sees), so
+            // no slot carries room it never uses; at 32 slots that is
+            // 5 KiB a call.
+            jitter.max_payload = G711_FRAME_BYTES;
         }
         SessionConfig {
             codec: negotiated.codec,

@@ -116,7 +116,7 @@ impl MediaSession {
                 self.stats.codec_errors += 1;
                 return;
             };
-            self.follow_packet_length(units);
+            self.follow_packet_length(units, packet.payload.len());
             // Telephone-event packets share the sequence space, so audio
             // sequence numbers have holes while a key is sent; number the
             // packets by timestamp instead, which counts exactly one per
@@ -149,8 +149,10 @@ impl MediaSession {
     }
 
     /// Makes the jitter buffer's frame the packet length the peer sends:
-    /// at once for the first packet, after a few in a row later on.
-    fn follow_packet_length(&mut self, units: u32) {
+    /// at once for the first packet, after a few in a row later on, and at
+    /// once too for a packet the current slots cannot hold (they are sized
+    /// to the packet length, so a longer packet would be lost).
+    fn follow_packet_length(&mut self, units: u32, payload_len: usize) {
         if units == self.rx_unit {
             self.rx_switch = None;
             return;
@@ -166,7 +168,9 @@ impl MediaSession {
             Some((u, n)) if u == units => n + 1,
             _ => 1,
         };
-        if !first && seen < RX_SWITCH_AFTER {
+        let fits = payload_len
+            <= rx_jitter_config(&self.config.jitter, clock_rate, self.rx_unit).max_payload;
+        if !first && fits && seen < RX_SWITCH_AFTER {
             self.rx_switch = Some((units, seen));
             return;
         }

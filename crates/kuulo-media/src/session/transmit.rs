@@ -9,9 +9,13 @@ use std::net::SocketAddr;
 /// [`MAX_FRAME_BYTES`](crate::opus::MAX_FRAME_BYTES)), and a sender
 /// report with a CNAME under 330.
 pub const MAX_DATAGRAM: usize = 512;
-/// Packets one call to `handle_timeout` can queue when it catches up a few
-/// ticks: audio, telephone-event and RTCP per tick.
-const SLOTS: usize = 16;
+/// Packets one call to `handle_timeout` can queue: when it catches up
+/// `MAX_CATCH_UP` (3) ticks, an audio and a
+/// telephone-event packet per tick, the event's two further end packets,
+/// and an RTCP report. A full queue drops and counts
+/// (`SessionStats::transmit_overflow`); every slot is 512 bytes a call,
+/// so the ring is no bigger than that.
+const SLOTS: usize = 10;
 
 /// Which protocol a datagram carries, for drivers with separate sockets
 /// for RTP and RTCP.

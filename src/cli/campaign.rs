@@ -129,6 +129,14 @@ pub struct RunArgs {
     /// callees such as `kuulo residents` that listen for the pause).
     #[arg(long, default_value = "silence", value_parser = ["silence", "none"])]
     idle_audio: String,
+    /// Which DTMF calls listen to: `auto` (RFC 4733 events; tones in the
+    /// audio until the first event, or all call when telephone-event was
+    /// not negotiated), `negotiated` (as Asterisk's dtmf_mode=auto),
+    /// `rfc4733`, `inband`, or `both` (for trunks that negotiate events but
+    /// send tones).
+    #[arg(long, default_value = "auto", value_parser = super::runtime::parse_dtmf_detect)]
+    dtmf_detect: kuulo::media::session::DtmfDetectMode,
+
     /// Run the engine thread with real-time priority (SCHED_FIFO 10), as
     /// Asterisk's -p and FreeSWITCH's -rp do: media ticks stay on time
     /// when other processes load the machine. Needs root or CAP_SYS_NICE.
@@ -288,6 +296,7 @@ fn run_campaign(args: RunArgs) -> Result<ExitCode, CampaignError> {
             },
             active: None,
             realtime: args.realtime,
+            dtmf_detect: args.dtmf_detect,
         };
     let campaign = prepared.campaign;
     let rt = runtime::tokio().map_err(CampaignError::Runtime)?;

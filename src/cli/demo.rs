@@ -242,6 +242,7 @@ fn demo(args: &Args) -> Result<bool, DemoError> {
         },
         active: None,
         realtime: false,
+        dtmf_detect: Default::default(),
     };
     let rt = runtime::tokio().map_err(|e| DemoError::Dial(e.into()))?;
     let outcome = rt.block_on(dial(prepared, &db, plan));

@@ -84,6 +84,8 @@ pub struct DialPlan {
     pub active: Option<Arc<std::sync::atomic::AtomicUsize>>,
     /// Run the engine thread under SCHED_FIFO (`--realtime`).
     pub realtime: bool,
+    /// Which DTMF calls listen to (`--dtmf-detect`).
+    pub dtmf_detect: kuulo::media::session::DtmfDetectMode,
 }
 
 /// What a dialling run did.
@@ -139,6 +141,7 @@ pub async fn dial(
     config.max_concurrent = plan.dialer.max_concurrent as usize;
     config.seed = plan.seed;
     config.media_idle = plan.media_idle;
+    config.dtmf_detect = plan.dtmf_detect;
     if let Some(from) = &plan.from {
         config.ua.from = from.clone();
     }

@@ -121,3 +121,18 @@ pub fn maybe_realtime(wanted: bool) {
         ),
     }
 }
+
+/// Reads `--dtmf-detect`: which DTMF a call listens to.
+pub fn parse_dtmf_detect(name: &str) -> Result<kuulo::media::session::DtmfDetectMode, String> {
+    use kuulo::media::session::DtmfDetectMode;
+    match name {
+        "auto" => Ok(DtmfDetectMode::Auto),
+        "negotiated" => Ok(DtmfDetectMode::Negotiated),
+        "rfc4733" => Ok(DtmfDetectMode::Rfc4733Only),
+        "inband" => Ok(DtmfDetectMode::InbandOnly),
+        "both" => Ok(DtmfDetectMode::Both),
+        other => Err(format!(
+            "{other:?}: use auto, negotiated, rfc4733, inband or both"
+        )),
+    }
+}

@@ -50,6 +50,13 @@ pub struct Args {
     /// Asterisk's -p and FreeSWITCH's -rp do. Needs root or CAP_SYS_NICE.
     #[arg(long)]
     pub realtime: bool,
+    /// Which DTMF calls listen to: `auto` (RFC 4733 events; tones in the
+    /// audio until the first event, or all call when telephone-event was
+    /// not negotiated), `negotiated` (as Asterisk's dtmf_mode=auto),
+    /// `rfc4733`, `inband`, or `both` (for trunks that negotiate events but
+    /// send tones).
+    #[arg(long, default_value = "auto", value_parser = super::runtime::parse_dtmf_detect)]
+    pub dtmf_detect: kuulo::media::session::DtmfDetectMode,
 }
 
 /// Serves until stopped and prints a one-line summary.
@@ -86,6 +93,7 @@ async fn serve(args: Args, prepared: Prepared) -> std::io::Result<()> {
     let mut config = EngineConfig::new(sip, rtp);
     config.max_concurrent = args.max_concurrent;
     config.seed = runtime::seed();
+    config.dtmf_detect = args.dtmf_detect;
     let mut engine = SurveyEngine::new(
         config,
         Arc::clone(&prepared.script),

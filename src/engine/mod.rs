@@ -52,7 +52,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use kuulo_ivr::SurveyScript;
 use kuulo_media::sdp::{self, AudioCodec, MediaConfig, SessionDescription};
-use kuulo_media::session::{IdleMode, MediaSession, SessionConfig};
+use kuulo_media::session::{MediaSession, SessionConfig};
 use kuulo_sip::message::Uri;
 use kuulo_sip::transport::{Peer, Transmit};
 use kuulo_sip::ua::{CallHandle, EndReason, UaEvent, UserAgent};
@@ -504,7 +504,7 @@ impl SurveyEngine {
             }
         };
         let seed = self.next_random();
-        let media = match new_session(now, &negotiated, seed, self.config.media_idle) {
+        let media = match new_session(now, &negotiated, seed, &self.config) {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(error = %e, "cannot build media session");
@@ -539,7 +539,7 @@ impl SurveyEngine {
         };
         let seed = self.next_random();
         let started = result.and_then(|n| {
-            new_session(now, &n, seed, self.config.media_idle)
+            new_session(now, &n, seed, &self.config)
                 .map(|m| (m, n))
                 .map_err(|e| e.to_string())
         });
@@ -650,10 +650,11 @@ fn new_session(
     now: Instant,
     negotiated: &sdp::Negotiated,
     seed: u64,
-    idle: IdleMode,
+    engine: &EngineConfig,
 ) -> Result<MediaSession, kuulo_media::session::SessionError> {
     let mut cfg = SessionConfig::new(negotiated, seed);
-    cfg.idle = idle;
+    cfg.idle = engine.media_idle;
+    cfg.dtmf_detect = engine.dtmf_detect;
     // The interpreter decides which key ends a recording (each record step
     // names its own); the session only reports keys.
     cfg.recording_stop_keys = String::new();

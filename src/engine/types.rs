@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use kuulo_campaign::{CallId, Disposition};
 use kuulo_ivr::{AnswerValue, StepId};
 use kuulo_media::recording::Recording;
-use kuulo_media::session::IdleMode;
+use kuulo_media::session::{DtmfDetectMode, IdleMode};
 use kuulo_media::session::{IntervalHistogram, PacketKind, MAX_DATAGRAM};
 use kuulo_sip::ua::{CallHandle, EndReason, UaConfig};
 use thiserror::Error;
@@ -31,6 +31,9 @@ pub struct EngineConfig {
     /// nothing, which lets a listener (the simulated residents) tell where
     /// a prompt ends.
     pub media_idle: IdleMode,
+    /// Which DTMF the calls listen to (RFC 4733 events, tones in the
+    /// audio, or both); `Auto` by default, see [`DtmfDetectMode`].
+    pub dtmf_detect: DtmfDetectMode,
 }
 
 impl EngineConfig {
@@ -45,6 +48,7 @@ impl EngineConfig {
             accept_incoming: true,
             seed: 0x6b75_756c_6f00_0001,
             media_idle: IdleMode::Silence,
+            dtmf_detect: DtmfDetectMode::Auto,
         }
     }
 }

@@ -386,6 +386,7 @@ fn bench(args: &Args) -> Result<BenchReport, BenchError> {
         },
         active: Some(Arc::clone(&active)),
         realtime: args.realtime,
+        dtmf_detect: Default::default(),
     };
     let rt = runtime::tokio().map_err(io("the runtime"))?;
     let outcome = rt.block_on(dial(prepared, &db, plan));

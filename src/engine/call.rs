@@ -15,14 +15,15 @@ use kuulo_media::sdp::{AudioCodec, SessionDescription};
 use kuulo_media::session::{MediaSession, SessionEvent};
 use kuulo_sip::ua::{CallHandle, UserAgent};
 
-use super::{MediaDatagram, PromptLibrary, StoreOp};
+use super::media_queue::MediaQueue;
+use super::{PromptLibrary, StoreOp};
 
 /// What a call may touch outside itself while it runs.
 pub(super) struct Ctx<'a> {
     pub ua: &'a mut UserAgent,
     pub prompts: &'a PromptLibrary,
     pub store: &'a mut VecDeque<StoreOp>,
-    pub media_out: &'a mut VecDeque<MediaDatagram>,
+    pub media_out: &'a mut MediaQueue,
     pub routes: &'a mut HashMap<SocketAddr, CallHandle>,
 }
 
@@ -224,7 +225,7 @@ impl Call {
     fn flush_media(&mut self, ctx: &mut Ctx<'_>) {
         if let Some(m) = self.media.as_mut() {
             while let Some(t) = m.poll_transmit() {
-                ctx.media_out.push_back(MediaDatagram::copy_of(&t));
+                ctx.media_out.push(&t);
             }
         }
     }

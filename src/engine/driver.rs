@@ -398,12 +398,12 @@ fn with_readiness<T>(
 fn send_media(engine: &mut SurveyEngine, sockets: &EngineSockets, summary: &mut RunSummary) {
     loop {
         let pending = engine.media_transmits();
-        let Some(first) = pending.first() else {
+        let Some(first) = pending.clone().next() else {
             return;
         };
         let kind = first.kind;
         let run = pending
-            .iter()
+            .clone()
             .take(mmsg::BATCH)
             .take_while(|d| d.kind == kind)
             .count();
@@ -411,10 +411,13 @@ fn send_media(engine: &mut SurveyEngine, sockets: &EngineSockets, summary: &mut 
             PacketKind::Rtp => &sockets.rtp,
             PacketKind::Rtcp => &sockets.rtcp,
         };
-        let batch = pending[..run].iter().map(|d| (d.destination, d.contents()));
-        let done = match with_readiness(socket, Interest::WRITABLE, || {
+        let first_destination = first.destination;
+        let batch = pending.take(run).map(|d| (d.destination, d.contents));
+        let sent = with_readiness(socket, Interest::WRITABLE, || {
             mmsg::send_batch(socket, batch.clone())
-        }) {
+        });
+        drop(batch);
+        let done = match sent {
             Ok(sent) => {
                 summary.media_sent += sent as u64;
                 sent.max(1)
@@ -429,7 +432,7 @@ fn send_media(engine: &mut SurveyEngine, sockets: &EngineSockets, summary: &mut 
             // The first datagram could not go (an unreachable peer): drop
             // it and go on with the rest.
             Err(e) => {
-                tracing::debug!(error = %e, to = %first.destination, "media send failed");
+                tracing::debug!(error = %e, to = %first_destination, "media send failed");
                 1
             }
         };

@@ -37,6 +37,7 @@
 mod call;
 pub mod campaign;
 pub mod driver;
+mod media_queue;
 pub(crate) mod mmsg;
 mod prompts;
 pub mod realtime;
@@ -60,6 +61,8 @@ use kuulo_sip::ua::{CallHandle, EndReason, UaEvent, UserAgent};
 use call::{Call, Ctx};
 use kuulo_campaign::CallId;
 pub use kuulo_campaign::Disposition;
+use media_queue::MediaQueue;
+pub use media_queue::OutgoingMedia;
 pub use prompts::{LibraryError, PromptLibrary};
 pub use types::{EngineConfig, EngineError, EngineEvent, MediaDatagram, ShardMediaStats, StoreOp};
 
@@ -88,7 +91,7 @@ pub struct SurveyEngine {
     ended_media: ShardMediaStats,
     timers: BinaryHeap<Reverse<(Instant, CallHandle)>>,
     dirty: Vec<CallHandle>,
-    media_out: VecDeque<MediaDatagram>,
+    media_out: MediaQueue,
     store_ops: VecDeque<StoreOp>,
     events: VecDeque<EngineEvent>,
     rng: u64,
@@ -118,7 +121,7 @@ impl SurveyEngine {
             ended_media: ShardMediaStats::default(),
             timers: BinaryHeap::new(),
             dirty: Vec::new(),
-            media_out: VecDeque::new(),
+            media_out: MediaQueue::default(),
             store_ops: VecDeque::new(),
             events: VecDeque::new(),
             unrouted: 0,
@@ -207,24 +210,23 @@ impl SurveyEngine {
         self.ua.poll_transmit()
     }
 
-    /// The next RTP or RTCP datagram to send.
+    /// The next RTP or RTCP datagram to send, as an owned copy.
     pub fn poll_media_transmit(&mut self) -> Option<MediaDatagram> {
-        self.media_out.pop_front()
+        self.media_out.pop()
     }
 
     /// Every media datagram waiting to be sent, oldest first, without
     /// taking them: a driver sending batches (`sendmmsg`) reads them in
     /// place, then drops what it handled with
     /// [`consume_media_transmits`](Self::consume_media_transmits).
-    pub fn media_transmits(&mut self) -> &[MediaDatagram] {
-        self.media_out.make_contiguous()
+    pub fn media_transmits(&self) -> impl ExactSizeIterator<Item = OutgoingMedia<'_>> + Clone {
+        self.media_out.pending()
     }
 
     /// Drops the first `n` datagrams of
     /// [`media_transmits`](Self::media_transmits) (sent, or given up on).
     pub fn consume_media_transmits(&mut self, n: usize) {
-        let n = n.min(self.media_out.len());
-        self.media_out.drain(..n);
+        self.media_out.consume(n);
     }
 
     /// The next store write.

@@ -151,12 +151,16 @@ pub struct MediaDatagram {
 
 impl MediaDatagram {
     pub(crate) fn copy_of(t: &kuulo_media::session::Transmit<'_>) -> MediaDatagram {
-        let len = t.contents.len().min(MAX_DATAGRAM);
+        MediaDatagram::new(t.destination, t.kind, t.contents)
+    }
+
+    pub(crate) fn new(destination: SocketAddr, kind: PacketKind, contents: &[u8]) -> MediaDatagram {
+        let len = contents.len().min(MAX_DATAGRAM);
         let mut buf = [0u8; MAX_DATAGRAM];
-        buf[..len].copy_from_slice(&t.contents[..len]);
+        buf[..len].copy_from_slice(&contents[..len]);
         MediaDatagram {
-            destination: t.destination,
-            kind: t.kind,
+            destination,
+            kind,
             len,
             buf,
         }

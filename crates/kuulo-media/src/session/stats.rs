@@ -2,10 +2,24 @@
 
 use std::time::Duration;
 
-/// Histogram bucket width for send-interval deviation.
+/// Histogram bucket width for send-interval deviation, up to 16 ms.
 const BUCKET_US: u64 = 250;
-/// Buckets cover 0-16 ms; larger deviations land in the last one.
-const BUCKETS: usize = 64;
+/// Fine buckets: 0-16 ms in 0.25 ms steps.
+const FINE: usize = 64;
+/// Upper edges of the coarse buckets past 16 ms, so a bad tail is
+/// reported as what it is (a late tick under load is 20 to 60 ms late)
+/// rather than as "16 ms or more"; the last bucket takes the rest.
+const TAIL_US: [u64; 8] = [
+    20_000,
+    25_000,
+    32_000,
+    40_000,
+    50_000,
+    64_000,
+    100_000,
+    u64::MAX,
+];
+const BUCKETS: usize = FINE + TAIL_US.len();
 
 /// How far each send interval strayed from 20 ms, kept as a fixed
 /// histogram so recording it never allocates and quantiles are cheap.
@@ -28,10 +42,31 @@ impl Default for IntervalHistogram {
     }
 }
 
+/// The bucket of a deviation of `us` microseconds.
+fn bucket(us: u64) -> usize {
+    let fine = (us / BUCKET_US) as usize;
+    if fine < FINE {
+        return fine;
+    }
+    FINE + TAIL_US
+        .iter()
+        .position(|&edge| us < edge)
+        .unwrap_or(TAIL_US.len() - 1)
+}
+
+/// The upper edge of bucket `i`, in microseconds (`u64::MAX` for the last).
+fn upper_edge(i: usize) -> u64 {
+    if i < FINE {
+        (i as u64 + 1) * BUCKET_US
+    } else {
+        TAIL_US[i - FINE]
+    }
+}
+
 impl IntervalHistogram {
     pub(crate) fn record(&mut self, deviation: Duration) {
         let us = u64::try_from(deviation.as_micros()).unwrap_or(u64::MAX);
-        let b = ((us / BUCKET_US) as usize).min(BUCKETS - 1);
+        let b = bucket(us);
         self.buckets[b] = self.buckets[b].saturating_add(1);
         self.count += 1;
         self.sum_us = self.sum_us.saturating_add(us);
@@ -54,7 +89,8 @@ impl IntervalHistogram {
     }
 
     /// The deviation below which a share `q` (0-1) of intervals fall, to
-    /// the bucket's upper edge (0.25 ms resolution, capped at 16 ms).
+    /// the bucket's upper edge: 0.25 ms resolution up to 16 ms, then edges
+    /// at 20, 25, 32, 40, 50, 64 and 100 ms, never above the largest seen.
     pub fn quantile(&self, q: f64) -> Duration {
         if self.count == 0 {
             return Duration::ZERO;
@@ -64,7 +100,7 @@ impl IntervalHistogram {
         for (i, &n) in self.buckets.iter().enumerate() {
             seen += u64::from(n);
             if seen >= want {
-                return Duration::from_micros((i as u64 + 1) * BUCKET_US);
+                return Duration::from_micros(upper_edge(i).min(self.max_us.max(1)));
             }
         }
         self.max()
@@ -119,4 +155,61 @@ pub struct SessionStats {
     pub transmit_overflow: u64,
     /// Deviation of each send interval from 20 ms.
     pub send_interval: IntervalHistogram,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ms(v: f64) -> Duration {
+        Duration::from_micros((v * 1000.0) as u64)
+    }
+
+    #[test]
+    fn quantiles_are_fine_up_to_16_ms_and_coarse_but_honest_beyond() {
+        let mut h = IntervalHistogram::default();
+        // 97 on-time intervals, then three late ticks of a loaded shard.
+        for _ in 0..97 {
+            h.record(ms(0.1));
+        }
+        for late in [18.0, 37.0, 150.0] {
+            h.record(ms(late));
+        }
+        assert_eq!(h.quantile(0.5), ms(0.25), "the bucket's upper edge");
+        assert_eq!(h.quantile(0.97), ms(0.25));
+        assert_eq!(h.quantile(0.98), ms(20.0));
+        assert_eq!(h.quantile(0.99), ms(40.0), "37 ms is not reported as 16");
+        assert_eq!(h.quantile(1.0), ms(150.0), "never above the largest seen");
+
+        let mut fine = IntervalHistogram::default();
+        fine.record(ms(0.3));
+        fine.record(ms(0.9));
+        assert_eq!(fine.quantile(0.5), ms(0.5));
+        assert_eq!(fine.quantile(1.0), ms(0.9));
+
+        // A shard sums its sessions.
+        h.merge(&fine);
+        assert_eq!(h.count(), 102);
+        assert_eq!(h.max(), ms(150.0));
+    }
+
+    #[test]
+    fn every_deviation_has_a_bucket() {
+        for us in [
+            0,
+            249,
+            250,
+            15_999,
+            16_000,
+            19_999,
+            20_000,
+            99_999,
+            100_000,
+            u64::MAX,
+        ] {
+            let b = bucket(us);
+            assert!(b < BUCKETS, "{us} µs");
+            assert!(us < upper_edge(b) || upper_edge(b) == u64::MAX, "{us} µs");
+        }
+    }
 }

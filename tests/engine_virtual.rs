@@ -16,7 +16,9 @@ use kuulo::engine::{
 use kuulo::ivr::SurveyScript;
 use kuulo::media::prompt::EncodedPrompt;
 use kuulo::media::sdp::{self, AudioCodec, MediaConfig, SessionDescription};
-use kuulo::media::session::{DtmfSendMode, MediaSession, PacketKind, SessionConfig};
+use kuulo::media::session::{
+    DtmfDetectMode, DtmfSendMode, MediaSession, PacketKind, SessionConfig,
+};
 use kuulo::sip::message::Uri;
 use kuulo::sip::transport::Peer;
 use kuulo::sip::ua::{CallHandle, UaConfig, UaEvent, UserAgent};
@@ -157,6 +159,15 @@ struct Harness {
 
 impl Harness {
     fn new(dir: &Path, residents: Vec<Resident>) -> Harness {
+        Harness::with_config(dir, residents, |_| {})
+    }
+
+    /// Like [`Harness::new`], with the engine's config adjusted first.
+    fn with_config(
+        dir: &Path,
+        residents: Vec<Resident>,
+        adjust: impl FnOnce(&mut EngineConfig),
+    ) -> Harness {
         let script = Arc::new(SurveyScript::load(SCRIPT).unwrap());
         // Each prompt 0.4 s: long enough to barge into, short to wait for.
         let prompts = PromptLibrary::build(&script, |_, _, _| {
@@ -165,11 +176,9 @@ impl Harness {
         .unwrap();
         let engine_sip = addr("10.0.0.1:5080");
         let engine_rtp = addr("10.0.0.1:30000");
-        let engine = SurveyEngine::new(
-            EngineConfig::new(engine_sip, engine_rtp),
-            Arc::clone(&script),
-            Arc::new(prompts),
-        );
+        let mut config = EngineConfig::new(engine_sip, engine_rtp);
+        adjust(&mut config);
+        let engine = SurveyEngine::new(config, Arc::clone(&script), Arc::new(prompts));
         let mut store = Store::open(dir.join("results.sqlite")).unwrap();
         let campaign = campaign_for(&mut store, &script.id, &script.title).unwrap();
         let store = StoreApplier::new(store, campaign, dir.join("recordings"));
@@ -491,6 +500,39 @@ fn in_band_keys_reach_the_survey_too() {
         pairs(&[("consent", "yes"), ("again", "no"), ("rating", "5")])
     );
     assert_eq!(dispositions(&h), vec!["partial"]);
+}
+
+/// `--dtmf-detect rfc4733`: a trunk profile that trusts only events. The
+/// same tones as above must then answer nothing.
+#[test]
+fn in_band_keys_are_ignored_when_only_rfc4733_is_listened_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let plan = vec![
+        (s(1500), Act::Key('1')),
+        (s(3000), Act::Key('2')),
+        (s(4500), Act::Key('5')),
+        (s(5000), Act::HangUp),
+    ];
+    let mut resident = Resident::new(
+        "10.0.0.2:5060",
+        "10.0.0.2:40000",
+        "<sip:resident@10.0.0.2>",
+        plan,
+    );
+    resident.inband = true;
+    let mut h = Harness::with_config(dir.path(), vec![resident], |c| {
+        c.dtmf_detect = DtmfDetectMode::Rfc4733Only;
+    });
+    h.dial();
+    h.run(Duration::from_secs(60));
+    let stored = answers(&h);
+    for pressed in pairs(&[("consent", "yes"), ("again", "no"), ("rating", "5")]) {
+        assert!(
+            !stored.contains(&pressed),
+            "{pressed:?} came from a tone: {stored:?}"
+        );
+    }
+    assert_eq!(dispositions(&h).len(), 1);
 }
 
 #[test]

@@ -33,7 +33,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use support::serve::tts_cache;
 use support::{root, Proc};
 
 /// The key baresip's UI layer takes as "the key went up": it ends the
@@ -434,39 +433,12 @@ struct Server {
 impl Server {
     fn start(dir: &Path) -> Server {
         let port = Reserved::default().udp_pair();
-        let log = dir.join("serve.log");
-        let db = dir.join("results.sqlite");
-        let stderr = std::fs::File::create(&log).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_kuulo"))
-            .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
-            .arg("--script")
-            .arg(script())
-            .arg("--db")
-            .arg(&db)
-            .arg("--tts-cache")
-            .arg(tts_cache())
-            .args(["--max-calls", "1", "--run-secs", "90"])
-            .env("RUST_LOG", "kuulo=debug")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn kuulo serve");
-        let server = Server {
-            proc: Proc(Some(child)),
+        Server {
+            proc: support::serve::serve(&script(), dir, port, 90, "kuulo=debug"),
             port,
-            log,
-            db,
-        };
-        // The first run synthesises the prompts with espeak-ng.
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(60) {
-            if server.log().contains("kuulo serve: survey") {
-                return server;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+            log: dir.join("serve.log"),
+            db: dir.join("results.sqlite"),
         }
-        panic!("kuulo serve did not start within 60 s:\n{}", server.log());
     }
 
     fn log(&self) -> String {

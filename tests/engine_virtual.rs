@@ -476,9 +476,8 @@ fn two_calls_at_once_are_routed_to_their_own_surveys() {
     );
 }
 
-#[test]
-fn in_band_keys_reach_the_survey_too() {
-    let dir = tempfile::tempdir().unwrap();
+/// A resident who presses 1, 2 and 5 as tones in the audio, then hangs up.
+fn inband_resident() -> Resident {
     let plan = vec![
         (s(1500), Act::Key('1')),
         (s(3000), Act::Key('2')),
@@ -492,6 +491,13 @@ fn in_band_keys_reach_the_survey_too() {
         plan,
     );
     resident.inband = true;
+    resident
+}
+
+#[test]
+fn in_band_keys_reach_the_survey_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let resident = inband_resident();
     let mut h = harness(dir.path(), vec![resident]);
     h.dial();
     h.run(Duration::from_secs(60));
@@ -507,19 +513,7 @@ fn in_band_keys_reach_the_survey_too() {
 #[test]
 fn in_band_keys_are_ignored_when_only_rfc4733_is_listened_to() {
     let dir = tempfile::tempdir().unwrap();
-    let plan = vec![
-        (s(1500), Act::Key('1')),
-        (s(3000), Act::Key('2')),
-        (s(4500), Act::Key('5')),
-        (s(5000), Act::HangUp),
-    ];
-    let mut resident = Resident::new(
-        "10.0.0.2:5060",
-        "10.0.0.2:40000",
-        "<sip:resident@10.0.0.2>",
-        plan,
-    );
-    resident.inband = true;
+    let resident = inband_resident();
     let mut h = Harness::with_config(dir.path(), vec![resident], |c| {
         c.dtmf_detect = DtmfDetectMode::Rfc4733Only;
     });

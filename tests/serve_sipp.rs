@@ -46,22 +46,7 @@ fn sipp(scenario: &Path, sip_port: u16) -> Output {
 /// session cannot play out without gaps. sipp rewrites the addresses and
 /// ports when it replays, so placeholders do.
 fn write_speech_pcap(out: &Path) {
-    let src = std::fs::read("/usr/share/sip-tester/g711a.pcap").expect("sipp's g711a.pcap");
-    // Classic pcap: 24-byte header, then 16-byte record headers; Ethernet,
-    // IPv4 (no options), UDP, then RTP with a 12-byte header.
-    let mut speech = Vec::new();
-    let mut at = 24;
-    while at + 16 <= src.len() {
-        let len = u32::from_le_bytes(src[at + 8..at + 12].try_into().unwrap()) as usize;
-        let packet = &src[at + 16..(at + 16 + len).min(src.len())];
-        speech.extend_from_slice(&packet[(14 + 20 + 8 + 12).min(packet.len())..]);
-        at += 16 + len;
-    }
-    assert!(
-        speech.len() > 8000 * 5,
-        "g711a.pcap holds {} bytes",
-        speech.len()
-    );
+    let speech = support::serve::sipp_alaw_speech();
     let mut pcap = Vec::new();
     pcap.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
     pcap.extend_from_slice(&2u16.to_le_bytes());

@@ -332,25 +332,9 @@ pub fn dtmf_tone(key: char, ms: u32, dbm0: f32) -> Vec<i16> {
 /// Seven seconds of a person speaking: the A-law audio of sipp's bundled
 /// `g711a.pcap`, decoded to 8 kHz samples.
 pub fn sipp_speech() -> Vec<i16> {
-    let src = std::fs::read("/usr/share/sip-tester/g711a.pcap")
-        .expect("sipp's g711a.pcap (apt-get install sip-tester)");
-    // Classic pcap: 24-byte header, then 16-byte record headers; each
-    // packet Ethernet, IPv4 without options, UDP, RTP without extensions.
-    let mut alaw = Vec::new();
-    let mut at = 24;
-    while at + 16 <= src.len() {
-        let len = u32::from_le_bytes(src[at + 8..at + 12].try_into().unwrap()) as usize;
-        let packet = &src[at + 16..(at + 16 + len).min(src.len())];
-        alaw.extend_from_slice(&packet[(14 + 20 + 8 + 12).min(packet.len())..]);
-        at += 16 + len;
-    }
+    let alaw = crate::support::serve::sipp_alaw_speech();
     let mut pcm = vec![0i16; alaw.len()];
     kuulo::media::g711::decode_alaw(&alaw, &mut pcm);
-    assert!(
-        pcm.len() > 8000 * 5,
-        "g711a.pcap holds {} samples",
-        pcm.len()
-    );
     pcm
 }
 

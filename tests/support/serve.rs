@@ -86,3 +86,26 @@ pub fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect()
 }
+
+/// The A-law payload of sipp's bundled `g711a.pcap`: seven seconds of a
+/// person speaking, for tests that need a caller's voice.
+pub fn sipp_alaw_speech() -> Vec<u8> {
+    let src = std::fs::read("/usr/share/sip-tester/g711a.pcap")
+        .expect("sipp's g711a.pcap (apt-get install sip-tester)");
+    // Classic pcap: 24-byte header, then 16-byte record headers; each
+    // packet Ethernet, IPv4 without options, UDP, RTP without extensions.
+    let mut alaw = Vec::new();
+    let mut at = 24;
+    while at + 16 <= src.len() {
+        let len = u32::from_le_bytes(src[at + 8..at + 12].try_into().unwrap()) as usize;
+        let packet = &src[at + 16..(at + 16 + len).min(src.len())];
+        alaw.extend_from_slice(&packet[(14 + 20 + 8 + 12).min(packet.len())..]);
+        at += 16 + len;
+    }
+    assert!(
+        alaw.len() > 8000 * 5,
+        "g711a.pcap holds {} bytes",
+        alaw.len()
+    );
+    alaw
+}

@@ -33,6 +33,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::serve::{pairs, query, try_query};
 use support::{root, Proc};
 
 /// The key baresip's UI layer takes as "the key went up": it ends the
@@ -447,33 +448,12 @@ impl Server {
 
     /// The stored answers so far, in the order they were given.
     fn answers(&self) -> Vec<(String, String)> {
-        query(
+        try_query(
             &self.db,
             "SELECT question, value FROM answers ORDER BY answered_at",
         )
         .unwrap_or_default()
     }
-}
-
-/// Runs `sql` (two text columns) on the results store; the store may be
-/// mid-write in another process, which WAL mode allows.
-fn query(db: &Path, sql: &str) -> rusqlite::Result<Vec<(String, String)>> {
-    let conn =
-        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let mut stmt = conn.prepare(sql)?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, Option<String>>(1)?.unwrap_or_default(),
-        ))
-    })?;
-    rows.collect()
-}
-
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
-    list.iter()
-        .map(|(a, b)| (a.to_string(), b.to_string()))
-        .collect()
 }
 
 /// A call in progress between the two, with everything a failure report
@@ -623,8 +603,7 @@ fn a_softphone_answers_the_survey_with_keys_and_voice() {
         query(
             &db,
             "SELECT question, value FROM answers ORDER BY answered_at"
-        )
-        .unwrap(),
+        ),
         pairs(&[
             ("consent", "yes"),
             ("again", "no"),
@@ -633,7 +612,7 @@ fn a_softphone_answers_the_survey_with_keys_and_voice() {
         ])
     );
     assert_eq!(
-        query(&db, "SELECT disposition, language FROM calls").unwrap(),
+        query(&db, "SELECT disposition, language FROM calls"),
         pairs(&[("completed", "en")])
     );
     // baresip sends its keys as RFC 4733 telephone-events (three end
@@ -642,8 +621,7 @@ fn a_softphone_answers_the_survey_with_keys_and_voice() {
     let recs = query(
         &db,
         "SELECT r.path, c.id FROM recordings r JOIN calls c ON c.id = r.call_id",
-    )
-    .unwrap();
+    );
     assert_eq!(recs.len(), 1, "{recs:?}");
     let (path, call_id) = &recs[0];
     assert_eq!(path, &format!("{call_id}-comment.wav"));
@@ -679,12 +657,11 @@ fn a_softphone_hanging_up_midway_leaves_a_partial_survey() {
         query(
             &db,
             "SELECT question, value FROM answers ORDER BY answered_at"
-        )
-        .unwrap(),
+        ),
         pairs(&[("consent", "yes"), ("again", "yes")])
     );
     assert_eq!(
-        query(&db, "SELECT disposition, language FROM calls").unwrap(),
+        query(&db, "SELECT disposition, language FROM calls"),
         pairs(&[("partial", "en")])
     );
 }

@@ -67,17 +67,22 @@ pub fn serve(script: &Path, dir: &Path, sip_port: u16, run_secs: u32, rust_log: 
 
 /// Rows of two text columns (a NULL second column reads as "").
 pub fn query(db: &Path, sql: &str) -> Vec<(String, String)> {
-    let conn = rusqlite::Connection::open(db).unwrap();
-    let mut stmt = conn.prepare(sql).unwrap();
-    stmt.query_map([], |r| {
+    try_query(db, sql).unwrap()
+}
+
+/// [`query`] that may fail: for polling a store another process is
+/// still creating or writing (WAL mode lets a reader in meanwhile).
+pub fn try_query(db: &Path, sql: &str) -> rusqlite::Result<Vec<(String, String)>> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map([], |r| {
         Ok((
             r.get::<_, String>(0)?,
             r.get::<_, Option<String>>(1)?.unwrap_or_default(),
         ))
-    })
-    .unwrap()
-    .map(Result::unwrap)
-    .collect()
+    })?;
+    rows.collect()
 }
 
 /// `(question, answer)` pairs as [`query`] returns them.

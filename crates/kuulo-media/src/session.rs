@@ -349,9 +349,7 @@ impl MediaSession {
         if self.closed {
             return;
         }
-        let behind = now.saturating_duration_since(self.next_tick);
-        if behind >= TICK * MAX_CATCH_UP {
-            let skip = (behind.as_nanos() / TICK.as_nanos()) as u32;
+        if let Some(skip) = periods_to_skip(now, self.next_tick, TICK) {
             self.next_tick += TICK * skip;
             self.timestamp = self
                 .timestamp
@@ -596,6 +594,15 @@ impl std::fmt::Debug for MediaSession {
             .field("closed", &self.closed)
             .finish_non_exhaustive()
     }
+}
+
+/// How many whole `interval`s a clock due at `next` should jump when the
+/// driver woke at `now`, [`MAX_CATCH_UP`] periods or more late: it skips
+/// them rather than sending a burst of stale audio. `None` if it is
+/// within that, and catches up by running each period.
+fn periods_to_skip(now: Instant, next: Instant, interval: Duration) -> Option<u32> {
+    let behind = now.saturating_duration_since(next);
+    (behind >= interval * MAX_CATCH_UP).then(|| (behind.as_nanos() / interval.as_nanos()) as u32)
 }
 
 /// Packet lengths the receive path follows: 10 to 120 ms. Shorter packets

@@ -50,10 +50,7 @@ fn send_keys_and_check(mut p: Pair, want: Option<DtmfSource>) {
     if let Some(source) = want {
         assert!(got.iter().all(|(_, s)| *s == source), "{got:?}");
     }
-    assert!(p
-        .a_events
-        .iter()
-        .any(|(_, e)| *e == SessionEvent::PlaybackFinished));
+    assert!(p.a_finished_playing());
 }
 
 #[test]

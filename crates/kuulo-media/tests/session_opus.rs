@@ -114,10 +114,7 @@ fn rfc4733_keys_run_on_the_48khz_clock() {
     }
     let (sa, sb) = p.stats();
     assert_eq!((sa.codec_errors, sb.codec_errors), (0, 0));
-    assert!(p
-        .a_events
-        .iter()
-        .any(|(_, e)| *e == SessionEvent::PlaybackFinished));
+    assert!(p.a_finished_playing());
 }
 
 #[test]

@@ -540,10 +540,7 @@ fn we_send_g711_at_the_ptime_the_peer_asked_for() {
             heard.len(),
             audio.len()
         );
-        assert!(p
-            .a_events
-            .iter()
-            .any(|(_, e)| *e == SessionEvent::PlaybackFinished));
+        assert!(p.a_finished_playing());
     }
 }
 

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use super::config::{IdleMode, SessionEvent};
-use super::{MediaSession, FRAME_SAMPLES, MAX_CATCH_UP};
+use super::{periods_to_skip, MediaSession, FRAME_SAMPLES};
 use crate::dtmf::DtmfPacket;
 
 /// Longest packet time sent: 60 ms of G.711 keeps a packet (492 bytes
@@ -43,9 +43,7 @@ impl MediaSession {
     /// (like the tick clock) when the driver woke far too late.
     pub(super) fn run_send_clock(&mut self, now: Instant, until: Instant) {
         let interval = self.send_interval;
-        let behind = now.saturating_duration_since(self.next_send);
-        if behind >= interval * MAX_CATCH_UP {
-            let skip = (behind.as_nanos() / interval.as_nanos()) as u32;
+        if let Some(skip) = periods_to_skip(now, self.next_send, interval) {
             self.next_send += interval * skip;
             self.send_ts = self
                 .send_ts

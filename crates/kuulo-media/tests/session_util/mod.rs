@@ -66,6 +66,13 @@ pub struct Pair {
 }
 
 impl Pair {
+    /// A's prompt was played to its end.
+    pub fn a_finished_playing(&self) -> bool {
+        self.a_events
+            .iter()
+            .any(|(_, e)| *e == SessionEvent::PlaybackFinished)
+    }
+
     pub fn new(now: Instant, a: MediaSession, b: MediaSession) -> Self {
         Pair {
             a,

@@ -115,7 +115,7 @@ impl CampaignDialler {
 
     /// Every contact reached a final state and no call is under way.
     pub fn is_finished(&self) -> bool {
-        self.calls.is_empty() && self.snapshot().finished
+        self.calls.is_empty() && self.read_snapshot(|s| s.finished)
     }
 
     /// Places no new call; calls under way run to their end, after which
@@ -145,13 +145,13 @@ impl CampaignDialler {
 
     /// The dialer's figures as of its thread's last step.
     pub fn stats(&self) -> DialerStats {
-        self.snapshot().stats
+        self.read_snapshot(|s| s.stats.clone())
     }
 
     /// When the dialer will next have a call to place (`None`: when a
     /// call ends, or never).
     pub fn next_dial_at(&self) -> Option<SystemTime> {
-        self.snapshot().next_dial
+        self.read_snapshot(|s| s.next_dial)
     }
 
     /// Store writes that failed (each is logged).
@@ -178,12 +178,16 @@ impl CampaignDialler {
         self.shared.committed.load(Ordering::Acquire) - self.received
     }
 
-    fn snapshot(&self) -> worker::Snapshot {
-        self.shared
-            .snapshot
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+    /// Reads the dialler thread's last figures without copying them all:
+    /// the driver asks on every round.
+    fn read_snapshot<R>(&self, read: impl FnOnce(&worker::Snapshot) -> R) -> R {
+        read(
+            &self
+                .shared
+                .snapshot
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        )
     }
 
     fn send(&self, command: ToWorker) {

@@ -58,7 +58,7 @@ pub(super) struct Shared {
 }
 
 /// The dialler's figures as of its last step.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default)]
 pub(super) struct Snapshot {
     pub stats: DialerStats,
     /// When the dialler will next have a call to place.

@@ -462,12 +462,24 @@ struct Call {
     dir: tempfile::TempDir,
     server: Server,
     phone: Softphone,
+    /// Held for the whole call (dropped last, after both processes):
+    /// the tests choose free ports by binding and letting go, so two
+    /// calls set up at once could each be handed a port the other's
+    /// process is about to bind. baresip then quit at the dial (seen once
+    /// in CI with both tests running in parallel).
+    _one_at_a_time: std::sync::MutexGuard<'static, ()>,
 }
+
+/// Serialises the calls of this file; see [`Call`].
+static ONE_CALL_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Call {
     /// Starts both and dials; returns once the call is established.
     fn dial() -> Call {
         require_baresip();
+        // A test that failed while holding it leaves it poisoned; the
+        // next test is still valid.
+        let one_at_a_time = ONE_CALL_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
         let dir = tempfile::tempdir().unwrap();
         let server = Server::start(dir.path());
         let phone = match Softphone::start(dir.path()) {
@@ -480,7 +492,12 @@ impl Call {
                 )
             ),
         };
-        let mut call = Call { dir, server, phone };
+        let mut call = Call {
+            dir,
+            server,
+            phone,
+            _one_at_a_time: one_at_a_time,
+        };
         let uri = format!("sip:survey@127.0.0.1:{}", call.server.port);
         let dialled = call.phone.ctrl.command("dial", &uri);
         call.check(dialled);

@@ -11,7 +11,7 @@ use bytes::Bytes;
 use kuulo::campaign::Store;
 use kuulo::engine::store::{campaign_for, StoreApplier};
 use kuulo::engine::{
-    Disposition, EngineConfig, EngineEvent, LibraryError, PromptLibrary, SurveyEngine,
+    Disposition, EngineConfig, EngineEvent, LibraryError, MediaPorts, PromptLibrary, SurveyEngine,
 };
 use kuulo::ivr::SurveyScript;
 use kuulo::media::prompt::EncodedPrompt;
@@ -21,7 +21,7 @@ use kuulo::media::session::{
 };
 use kuulo::sip::message::Uri;
 use kuulo::sip::transport::Peer;
-use kuulo::sip::ua::{CallHandle, UaConfig, UaEvent, UserAgent};
+use kuulo::sip::ua::{CallHandle, EndReason, UaConfig, UaEvent, UserAgent};
 
 const SCRIPT: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -60,6 +60,10 @@ struct Resident {
     plan: Vec<(Duration, Act)>,
     /// Send keys as tones in the audio instead of RFC 4733 events.
     inband: bool,
+    /// Where the engine's SDP answer said to send media.
+    engine_media: Option<SocketAddr>,
+    /// SIP final status of a call the engine refused.
+    refused: Option<u16>,
 }
 
 impl Resident {
@@ -81,6 +85,8 @@ impl Resident {
             ended: false,
             plan,
             inband: false,
+            engine_media: None,
+            refused: None,
         }
     }
 
@@ -127,6 +133,7 @@ impl Resident {
                 UaEvent::Answered { answer, .. } => {
                     let answer = SessionDescription::parse(&answer.unwrap()).unwrap();
                     let negotiated = sdp::accept_answer(&self.offer, &answer).unwrap();
+                    self.engine_media = Some(negotiated.remote);
                     let mut cfg = SessionConfig::new(&negotiated, 7);
                     if self.inband {
                         cfg.dtmf_send = DtmfSendMode::InBand;
@@ -134,7 +141,10 @@ impl Resident {
                     self.media = Some(MediaSession::new(now, cfg).unwrap());
                     self.answered_at = Some(now);
                 }
-                UaEvent::Ended { .. } => {
+                UaEvent::Ended { reason, .. } => {
+                    if let EndReason::Rejected { status, .. } = reason {
+                        self.refused = Some(status);
+                    }
                     self.ended = true;
                     if let Some(m) = self.media.as_mut() {
                         m.close(now);
@@ -220,13 +230,15 @@ impl Harness {
             while let Some(d) = self.engine.poll_media_transmit() {
                 moved = true;
                 let from = match d.kind {
-                    PacketKind::Rtp => self.engine_rtp,
-                    PacketKind::Rtcp => {
-                        SocketAddr::new(self.engine_rtp.ip(), self.engine_rtp.port() + 1)
-                    }
+                    PacketKind::Rtp => SocketAddr::new(self.engine_rtp.ip(), d.local_rtp_port),
+                    PacketKind::Rtcp => SocketAddr::new(self.engine_rtp.ip(), d.local_rtp_port + 1),
                 };
                 let to_rtp = SocketAddr::new(d.destination.ip(), d.destination.port() & !1);
-                if let Some(r) = self.residents.iter_mut().find(|r| r.rtp == to_rtp) {
+                // Residents may share a media address: the engine's port
+                // tells them apart, as a NAT's port mapping would.
+                if let Some(r) = self.residents.iter_mut().find(|r| {
+                    r.rtp == to_rtp && r.engine_media.is_none_or(|m| m.port() == d.local_rtp_port)
+                }) {
                     if let Some(m) = r.media.as_mut() {
                         m.handle_receive(now, from, d.contents());
                     }
@@ -252,7 +264,12 @@ impl Harness {
                             PacketKind::Rtcp => SocketAddr::new(r.rtp.ip(), r.rtp.port() + 1),
                         };
                         let contents = t.contents.to_vec();
-                        self.engine.handle_media(now, from, &contents);
+                        let to = r.engine_media.map_or(self.engine_rtp.port(), |a| a.port());
+                        let local = match t.kind {
+                            PacketKind::Rtp => to,
+                            PacketKind::Rtcp => to + 1,
+                        };
+                        self.engine.handle_media_on(now, local, from, &contents);
                     }
                     while m.poll_event().is_some() {}
                 }
@@ -474,6 +491,98 @@ fn two_calls_at_once_are_routed_to_their_own_surveys() {
         "{}",
         h.engine.unrouted_media()
     );
+}
+
+/// Two residents whose media comes from one address and SSRC (a media
+/// server behind one port, or sipp replaying one pcap): only a port per
+/// call tells them apart.
+fn twins() -> Vec<Resident> {
+    ["a", "b"]
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let second = if i == 0 { '1' } else { '2' };
+            Resident::new(
+                &format!("10.0.0.{}:5060", i + 2),
+                "10.0.0.9:40000",
+                &format!("<sip:{name}@10.0.0.{}>", i + 2),
+                vec![
+                    (s(1500), Act::Key('1')),
+                    (s(3000), Act::Key(second)),
+                    (s(3500), Act::HangUp),
+                ],
+            )
+        })
+        .collect()
+}
+
+fn pool(ports: &[u16]) -> MediaPorts {
+    MediaPorts::Pool {
+        rtp_ports: ports.to_vec(),
+        quarantine: Duration::from_secs(10),
+    }
+}
+
+#[test]
+fn a_port_per_call_tells_apart_calls_from_one_media_address() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::with_config(dir.path(), twins(), |c| {
+        c.media_ports = pool(&[30100, 30102, 30104]);
+    });
+    h.dial();
+    h.run(Duration::from_secs(60));
+    let mut again: Vec<String> = answers(&h)
+        .into_iter()
+        .filter(|(q, _)| q == "again")
+        .map(|(_, v)| v)
+        .collect();
+    again.sort();
+    assert_eq!(again, vec!["no", "yes"]);
+    let mut ports: Vec<u16> = h
+        .residents
+        .iter()
+        .map(|r| r.engine_media.unwrap().port())
+        .collect();
+    ports.sort();
+    assert_eq!(
+        ports,
+        vec![30100, 30102],
+        "each call has a pair of the pool"
+    );
+    assert!(
+        h.engine.unrouted_media() <= 4,
+        "{}",
+        h.engine.unrouted_media()
+    );
+}
+
+#[test]
+fn with_every_pair_taken_a_call_is_refused_with_503() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut h = Harness::with_config(dir.path(), twins(), |c| {
+        c.media_ports = pool(&[30100]);
+    });
+    h.dial();
+    h.run(Duration::from_secs(60));
+    let refused: Vec<Option<u16>> = h.residents.iter().map(|r| r.refused).collect();
+    assert_eq!(refused, vec![None, Some(503)], "the second finds no pair");
+    assert_eq!(answers(&h).iter().filter(|(q, _)| q == "again").count(), 1);
+    // The pair rests after its call: an outbound call right away finds
+    // none, and says what to do.
+    let target = Uri::parse("sip:resident@10.0.0.2:5060").unwrap();
+    let err = h
+        .engine
+        .place_call(h.now, target.clone(), Peer::udp(addr("10.0.0.2:5060")))
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("widen the RTP port range"),
+        "{err}"
+    );
+    // After the quarantine it is free again.
+    let later = h.now + Duration::from_secs(11);
+    h.engine
+        .place_call(later, target, Peer::udp(addr("10.0.0.2:5060")))
+        .unwrap();
 }
 
 /// A resident who presses 1, 2 and 5 as tones in the audio, then hangs up.

@@ -55,6 +55,9 @@ pub(super) struct Call {
     pub closing: bool,
     /// The call broke (unusable SDP answer): store it as failed.
     pub failed: bool,
+    /// The local RTP port of the call's media (RTCP is the next one):
+    /// the shard's own, or the pair the port pool gave it.
+    pub local_rtp_port: u16,
     /// The deadline the engine's timer heap holds for this call.
     pub scheduled: Option<Instant>,
     /// The addresses routing media to this call (the SDP's and any the
@@ -73,6 +76,7 @@ impl Call {
         sip_call_id: &str,
         script: Arc<SurveyScript>,
         offer: Option<SessionDescription>,
+        local_rtp_port: u16,
     ) -> Call {
         Call {
             handle,
@@ -85,6 +89,7 @@ impl Call {
             started: false,
             closing: false,
             failed: false,
+            local_rtp_port,
             scheduled: None,
             route_keys: Vec::new(),
             timers: Vec::new(),
@@ -225,7 +230,7 @@ impl Call {
     fn flush_media(&mut self, ctx: &mut Ctx<'_>) {
         if let Some(m) = self.media.as_mut() {
             while let Some(t) = m.poll_transmit() {
-                ctx.media_out.push(&t);
+                ctx.media_out.push(&t, self.local_rtp_port);
             }
         }
     }

@@ -19,6 +19,7 @@ use super::MediaDatagram;
 struct Entry {
     destination: SocketAddr,
     kind: PacketKind,
+    local_rtp_port: u16,
     start: usize,
     len: usize,
 }
@@ -30,6 +31,9 @@ pub struct OutgoingMedia<'a> {
     pub destination: SocketAddr,
     /// RTP (send from the RTP socket) or RTCP (from the RTCP socket).
     pub kind: PacketKind,
+    /// The local RTP port of the call's pair: RTP leaves from it, RTCP
+    /// from the next port.
+    pub local_rtp_port: u16,
     /// The bytes.
     pub contents: &'a [u8],
 }
@@ -44,13 +48,15 @@ pub(crate) struct MediaQueue {
 }
 
 impl MediaQueue {
-    /// Queues a copy of a session's datagram.
-    pub fn push(&mut self, t: &Transmit<'_>) {
+    /// Queues a copy of a session's datagram, to leave from the pair
+    /// whose RTP port is `local_rtp_port`.
+    pub fn push(&mut self, t: &Transmit<'_>, local_rtp_port: u16) {
         let start = self.bytes.len();
         self.bytes.extend_from_slice(t.contents);
         self.entries.push(Entry {
             destination: t.destination,
             kind: t.kind,
+            local_rtp_port,
             start,
             len: t.contents.len(),
         });
@@ -61,6 +67,7 @@ impl MediaQueue {
         self.entries[self.head..].iter().map(|e| OutgoingMedia {
             destination: e.destination,
             kind: e.kind,
+            local_rtp_port: e.local_rtp_port,
             contents: &self.bytes[e.start..e.start + e.len],
         })
     }
@@ -80,7 +87,12 @@ impl MediaQueue {
     /// Takes the oldest pending datagram as an owned copy.
     pub fn pop(&mut self) -> Option<MediaDatagram> {
         let e = *self.entries.get(self.head)?;
-        let d = MediaDatagram::new(e.destination, e.kind, &self.bytes[e.start..e.start + e.len]);
+        let d = MediaDatagram::new(
+            e.destination,
+            e.kind,
+            e.local_rtp_port,
+            &self.bytes[e.start..e.start + e.len],
+        );
         self.consume(1);
         Some(d)
     }
@@ -90,7 +102,7 @@ impl MediaQueue {
 mod tests {
     use super::*;
 
-    fn transmit<'a>(port: u16, kind: PacketKind, contents: &'a [u8]) -> Transmit<'a> {
+    fn transmit(port: u16, kind: PacketKind, contents: &[u8]) -> Transmit<'_> {
         Transmit {
             destination: SocketAddr::from(([192, 0, 2, 1], port)),
             kind,
@@ -101,9 +113,9 @@ mod tests {
     #[test]
     fn keeps_order_and_bytes_and_reuses_its_buffers() {
         let mut q = MediaQueue::default();
-        q.push(&transmit(1, PacketKind::Rtp, &[1, 2, 3]));
-        q.push(&transmit(2, PacketKind::Rtcp, &[4]));
-        q.push(&transmit(3, PacketKind::Rtp, &[5, 6]));
+        q.push(&transmit(1, PacketKind::Rtp, &[1, 2, 3]), 4000);
+        q.push(&transmit(2, PacketKind::Rtcp, &[4]), 4002);
+        q.push(&transmit(3, PacketKind::Rtp, &[5, 6]), 4000);
         let seen: Vec<(u16, PacketKind, Vec<u8>)> = q
             .pending()
             .map(|d| (d.destination.port(), d.kind, d.contents.to_vec()))
@@ -120,8 +132,9 @@ mod tests {
         assert_eq!(q.pending().len(), 2);
         let d = q.pop().unwrap();
         assert_eq!((d.destination.port(), d.contents()), (2, &[4u8][..]));
+        assert_eq!(d.local_rtp_port, 4002, "the pair travels with the bytes");
         // A new datagram queued behind one still pending keeps its place.
-        q.push(&transmit(4, PacketKind::Rtp, &[7]));
+        q.push(&transmit(4, PacketKind::Rtp, &[7]), 4000);
         let ports: Vec<u16> = q.pending().map(|d| d.destination.port()).collect();
         assert_eq!(ports, vec![3, 4]);
         let capacity = q.bytes.capacity();

@@ -23,16 +23,24 @@
 //!
 //! # Media routing
 //!
-//! One shared RTP socket pair per shard: every SDP answer advertises the
-//! same port, and datagrams are routed to calls by the peer's address (its
-//! SDP address, then the address symmetric RTP latched onto), falling back
-//! to [`MediaSession::accepts`]. Real peers (phones, trunks, SBCs) send each
-//! call from an address of its own, so this routes exactly and costs no
-//! socket per call. Its known limit: two concurrent calls whose media come
-//! from the same address and SSRC cannot be told apart (sipp replaying one
-//! pcap for every call does this); such load tests run calls one after
-//! another, or one sipp instance per call. A port pool would lift that at
-//! the cost of a socket (and a wake-up source) per call.
+//! Two ways, chosen by [`EngineConfig::media_ports`]:
+//!
+//! - [`MediaPorts::Shared`]: one RTP socket pair per shard. Every SDP
+//!   advertises the same port, and datagrams are routed to calls by the
+//!   peer's address (its SDP address, then the address symmetric RTP
+//!   latched onto), falling back to [`MediaSession::accepts`]. Real peers
+//!   (phones, trunks, SBCs) send each call from an address of its own, so
+//!   this routes exactly and costs no socket per call. Its limit: two
+//!   concurrent calls whose media come from the same address and SSRC
+//!   cannot be told apart (sipp replaying one pcap for every call does
+//!   this).
+//! - [`MediaPorts::Pool`]: a pair per call from an
+//!   [`RtpPortPool`](kuulo_media::port_pool::RtpPortPool), as Asterisk
+//!   and FreeSWITCH do. The driver feeds each datagram with the local
+//!   port it came in on ([`handle_media_on`](SurveyEngine::handle_media_on)),
+//!   which names the call; the session's latching policy still decides
+//!   whether the sender may speak for it. A released pair rests before
+//!   another call gets it, so an old peer's stragglers find no call.
 
 mod call;
 pub mod campaign;
@@ -52,6 +60,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kuulo_ivr::SurveyScript;
+use kuulo_media::port_pool::RtpPortPool;
 use kuulo_media::sdp::{self, AudioCodec, MediaConfig, SessionDescription};
 use kuulo_media::session::{MediaSession, SessionConfig};
 use kuulo_sip::message::Uri;
@@ -64,7 +73,9 @@ pub use kuulo_campaign::Disposition;
 use media_queue::MediaQueue;
 pub use media_queue::OutgoingMedia;
 pub use prompts::{LibraryError, PromptLibrary};
-pub use types::{EngineConfig, EngineError, EngineEvent, MediaDatagram, ShardMediaStats, StoreOp};
+pub use types::{
+    EngineConfig, EngineError, EngineEvent, MediaDatagram, MediaPorts, ShardMediaStats, StoreOp,
+};
 
 /// How long an ended call's media address stays reserved: its peer's last
 /// packets and RTCP BYE arrive within this.
@@ -99,6 +110,10 @@ pub struct SurveyEngine {
     unrouted: u64,
     /// Shutting down: new calls are refused.
     draining: bool,
+    /// With [`MediaPorts::Pool`]: the pairs, and which call has each (by
+    /// RTP port).
+    ports: Option<RtpPortPool>,
+    port_routes: HashMap<u16, CallHandle>,
 }
 
 impl SurveyEngine {
@@ -108,7 +123,16 @@ impl SurveyEngine {
         script: Arc<SurveyScript>,
         prompts: Arc<PromptLibrary>,
     ) -> SurveyEngine {
+        let ports = match &config.media_ports {
+            MediaPorts::Shared => None,
+            MediaPorts::Pool {
+                rtp_ports,
+                quarantine,
+            } => Some(RtpPortPool::new(rtp_ports.iter().copied(), *quarantine)),
+        };
         SurveyEngine {
+            ports,
+            port_routes: HashMap::new(),
             ua: UserAgent::new(config.ua.clone()),
             rng: config.seed,
             config,
@@ -166,9 +190,46 @@ impl SurveyEngine {
         self.pump(now);
     }
 
-    /// Feeds an RTP or RTCP datagram that arrived on the shard's sockets.
+    /// Feeds an RTP or RTCP datagram that arrived on the shard's sockets
+    /// ([`MediaPorts::Shared`]): the call is found by the sender's address.
     pub fn handle_media(&mut self, now: Instant, from: SocketAddr, data: &[u8]) {
-        let Some(h) = self.route(now, from, data) else {
+        let h = self.route(now, from, data);
+        self.deliver_media(now, h, from, data);
+    }
+
+    /// Feeds an RTP or RTCP datagram that arrived on local port
+    /// `local_port` (RTP or RTCP of a pair): with [`MediaPorts::Pool`] the
+    /// port names the call, and the call's session decides whether
+    /// `from` may send to it. In shared mode this is
+    /// [`handle_media`](Self::handle_media).
+    pub fn handle_media_on(
+        &mut self,
+        now: Instant,
+        local_port: u16,
+        from: SocketAddr,
+        data: &[u8],
+    ) {
+        if self.ports.is_none() {
+            return self.handle_media(now, from, data);
+        }
+        let rtp_port = local_port & !1;
+        let h = self.port_routes.get(&rtp_port).copied().filter(|h| {
+            self.calls
+                .get(h)
+                .and_then(|c| c.media.as_ref())
+                .is_some_and(|m| m.accepts(from, data))
+        });
+        self.deliver_media(now, h, from, data);
+    }
+
+    fn deliver_media(
+        &mut self,
+        now: Instant,
+        h: Option<CallHandle>,
+        from: SocketAddr,
+        data: &[u8],
+    ) {
+        let Some(h) = h else {
             self.unrouted += 1;
             return;
         };
@@ -287,12 +348,16 @@ impl SurveyEngine {
         if self.calls.len() >= self.config.max_concurrent {
             return Err(EngineError::Full(self.config.max_concurrent));
         }
-        let offer = sdp::build_offer(&self.media_config());
+        let port = self.allocate_port(now)?;
+        let offer = sdp::build_offer(&self.media_config(port));
         let h = self
             .ua
             .invite(now, target, destination, Bytes::from(offer.to_string()));
         let sip_call_id = self.ua.sip_call_id(h).unwrap_or_default().to_owned();
-        let call = Call::new(h, &sip_call_id, Arc::clone(&self.script), Some(offer));
+        let call = Call::new(h, &sip_call_id, Arc::clone(&self.script), Some(offer), port);
+        if self.ports.is_some() {
+            self.port_routes.insert(port, h);
+        }
         tracing::info!(parent: &call.span, "calling");
         self.calls.insert(h, call);
         self.store_ops.push_back(started(h));
@@ -333,8 +398,26 @@ impl SurveyEngine {
         )
     }
 
-    fn media_config(&mut self) -> MediaConfig {
-        let mut m = MediaConfig::new(self.config.rtp.ip(), self.config.rtp.port());
+    /// The RTP port for a new call: the shard's, or a pair of the pool.
+    fn allocate_port(&mut self, now: Instant) -> Result<u16, EngineError> {
+        match self.ports.as_mut() {
+            None => Ok(self.config.rtp.port()),
+            Some(pool) => Ok(pool.allocate(now)?),
+        }
+    }
+
+    /// Gives a call's pair back to the pool (a no-op in shared mode).
+    fn release_port(&mut self, now: Instant, port: u16, h: CallHandle) {
+        if let Some(pool) = self.ports.as_mut() {
+            pool.release(port, now);
+            if self.port_routes.get(&port) == Some(&h) {
+                self.port_routes.remove(&port);
+            }
+        }
+    }
+
+    fn media_config(&mut self, rtp_port: u16) -> MediaConfig {
+        let mut m = MediaConfig::new(self.config.rtp.ip(), rtp_port);
         // The media session encodes G.711 only.
         m.codecs = vec![AudioCodec::Pcmu, AudioCodec::Pcma];
         m.session_id = self.next_random() >> 1;
@@ -493,7 +576,17 @@ impl SurveyEngine {
             self.ua.reject(now, h, 488);
             return;
         };
-        let cfg = self.media_config();
+        let port = match self.allocate_port(now) {
+            Ok(port) => port,
+            Err(e) => {
+                tracing::warn!(error = %e, "refusing call");
+                self.ua.reject(now, h, 503);
+                return;
+            }
+        };
+        // Until the call exists, a refusal hands the pair straight back:
+        // nothing was sent from it.
+        let cfg = self.media_config(port);
         let negotiated = SessionDescription::parse(&offer)
             .map_err(|e| e.to_string())
             .and_then(|o| sdp::answer_offer(&o, &cfg).map_err(|e| e.to_string()));
@@ -501,6 +594,7 @@ impl SurveyEngine {
             Ok(ok) => ok,
             Err(e) => {
                 tracing::info!(error = %e, "refusing offer");
+                self.release_port(now, port, h);
                 self.ua.reject(now, h, 488);
                 return;
             }
@@ -510,12 +604,16 @@ impl SurveyEngine {
             Ok(m) => m,
             Err(e) => {
                 tracing::info!(error = %e, "cannot build media session");
+                self.release_port(now, port, h);
                 self.ua.reject(now, h, 488);
                 return;
             }
         };
         drop(_enter);
-        let mut call = Call::new(h, call_id, Arc::clone(&self.script), None);
+        let mut call = Call::new(h, call_id, Arc::clone(&self.script), None, port);
+        if self.ports.is_some() {
+            self.port_routes.insert(port, h);
+        }
         call.attach_media(media, negotiated.codec);
         call.add_route(&mut self.routes, negotiated.remote);
         tracing::info!(parent: &call.span, codec = ?negotiated.codec, remote = %negotiated.remote, "answering");
@@ -597,6 +695,7 @@ impl SurveyEngine {
         if let Some(media) = &call.media {
             self.ended_media.add(&media.stats());
         }
+        self.release_port(now, call.local_rtp_port, h);
         let disposition = match call.interp.outcome() {
             // A call the survey never started on has no survey outcome, whatever
             // the interpreter says after its hang-up: busy, no answer, failed.

@@ -18,8 +18,10 @@ pub struct EngineConfig {
     /// Contact).
     pub ua: UaConfig,
     /// The shard's RTP address, advertised in every SDP; RTCP is on the
-    /// next port.
+    /// next port. With [`MediaPorts::Pool`] only its IP is used.
     pub rtp: SocketAddr,
+    /// One RTP port pair for every call, or a pair per call.
+    pub media_ports: MediaPorts,
     /// Calls beyond this many at once are refused with 486 Busy Here.
     pub max_concurrent: usize,
     /// Answer incoming INVITEs (a survey number); when false they get 403.
@@ -44,6 +46,7 @@ impl EngineConfig {
         EngineConfig {
             ua,
             rtp,
+            media_ports: MediaPorts::Shared,
             max_concurrent: 1000,
             accept_incoming: true,
             seed: 0x6b75_756c_6f00_0001,
@@ -51,6 +54,28 @@ impl EngineConfig {
             dtmf_detect: DtmfDetectMode::Auto,
         }
     }
+}
+
+/// Which local RTP ports calls use.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum MediaPorts {
+    /// Every call on the shard's one pair ([`EngineConfig::rtp`]), told
+    /// apart by the peer's address: the fewest sockets and system calls,
+    /// but two calls whose media comes from one address (a media server
+    /// behind a single port) cannot be told apart.
+    #[default]
+    Shared,
+    /// A pair per call from these RTP ports (RTCP on each next port),
+    /// which the driver has bound: what Asterisk and FreeSWITCH do, and
+    /// what firewalls and SBCs configured for them expect. A pair rests
+    /// for `quarantine` after its call before another call gets it, see
+    /// [`RtpPortPool`](kuulo_media::port_pool::RtpPortPool).
+    Pool {
+        /// The even RTP ports, in the order to give them out.
+        rtp_ports: Vec<u16>,
+        /// How long a released pair rests.
+        quarantine: std::time::Duration,
+    },
 }
 
 /// A write for the results store, in the order the driver must apply it.
@@ -145,22 +170,27 @@ pub struct MediaDatagram {
     pub destination: SocketAddr,
     /// RTP (send from the RTP socket) or RTCP (from the RTCP socket).
     pub kind: PacketKind,
+    /// The local RTP port of the call's pair: RTP leaves from it, RTCP
+    /// from the next port.
+    pub local_rtp_port: u16,
     len: usize,
     buf: [u8; MAX_DATAGRAM],
 }
 
 impl MediaDatagram {
-    pub(crate) fn copy_of(t: &kuulo_media::session::Transmit<'_>) -> MediaDatagram {
-        MediaDatagram::new(t.destination, t.kind, t.contents)
-    }
-
-    pub(crate) fn new(destination: SocketAddr, kind: PacketKind, contents: &[u8]) -> MediaDatagram {
+    pub(crate) fn new(
+        destination: SocketAddr,
+        kind: PacketKind,
+        local_rtp_port: u16,
+        contents: &[u8],
+    ) -> MediaDatagram {
         let len = contents.len().min(MAX_DATAGRAM);
         let mut buf = [0u8; MAX_DATAGRAM];
         buf[..len].copy_from_slice(&contents[..len]);
         MediaDatagram {
             destination,
             kind,
+            local_rtp_port,
             len,
             buf,
         }
@@ -177,6 +207,7 @@ impl std::fmt::Debug for MediaDatagram {
         f.debug_struct("MediaDatagram")
             .field("destination", &self.destination)
             .field("kind", &self.kind)
+            .field("local_rtp_port", &self.local_rtp_port)
             .field("len", &self.len)
             .finish()
     }
@@ -228,4 +259,7 @@ pub enum EngineError {
     /// The engine is hanging up every call (shutdown) and places no more.
     #[error("the engine is shutting down and places no new calls")]
     ShuttingDown,
+    /// Every RTP port pair of the pool is in a call or resting.
+    #[error(transparent)]
+    NoRtpPort(#[from] kuulo_media::port_pool::PortPoolError),
 }

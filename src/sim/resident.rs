@@ -212,7 +212,9 @@ impl Resident {
 
     pub(super) fn poll_media_transmit(&mut self) -> Option<MediaDatagram> {
         let m = self.media.as_mut()?;
-        m.poll_transmit().map(|t| MediaDatagram::copy_of(&t))
+        let port = self.setup.port;
+        m.poll_transmit()
+            .map(|t| MediaDatagram::new(t.destination, t.kind, port, t.contents))
     }
 
     pub(super) fn close(&mut self, now: Instant) {

@@ -4,6 +4,7 @@ pub mod g711;
 pub mod goertzel;
 pub mod jitter;
 pub mod opus;
+pub mod port_pool;
 pub mod prompt;
 pub mod recording;
 pub mod rtcp;

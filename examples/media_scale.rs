@@ -72,6 +72,10 @@ struct Args {
     /// `kuulo bench --realtime` does.
     #[arg(long)]
     realtime: bool,
+    /// Give each call its own RTP/RTCP port pair from this port up (as
+    /// `kuulo serve --rtp-ports`), instead of one pair for all calls.
+    #[arg(long, value_name = "FIRST_PORT")]
+    rtp_pool_from: Option<u16>,
     /// Run as the callee side (started by the engine side).
     #[arg(long, hide = true)]
     sink: bool,
@@ -289,11 +293,15 @@ fn engine_main(args: &Args) {
         .build()
         .unwrap();
     let (scale, summary) = rt.block_on(async {
-        let sockets = EngineSockets::bind(
-            "127.0.0.1:0".parse().unwrap(),
-            "127.0.0.1:0".parse().unwrap(),
-        )
-        .await
+        let sip = "127.0.0.1:0".parse().unwrap();
+        let sockets = match args.rtp_pool_from {
+            // A margin of pairs, as ended calls' pairs rest a while.
+            Some(first) => {
+                let last = first.saturating_add((args.calls as u16).saturating_mul(2) + 255);
+                EngineSockets::bind_pool(sip, "127.0.0.1".parse().unwrap(), first, last).await
+            }
+            None => EngineSockets::bind(sip, "127.0.0.1:0".parse().unwrap()).await,
+        }
         .unwrap();
         let prompts = PromptLibrary::build(&script, |id, _, _| {
             let ms = if id.as_str() == "intro" {
@@ -307,6 +315,7 @@ fn engine_main(args: &Args) {
         let mut config =
             EngineConfig::new(sockets.sip_addr().unwrap(), sockets.rtp_addr().unwrap());
         config.accept_incoming = false;
+        config.media_ports = sockets.media_ports(kuulo::engine::PORT_QUARANTINE);
         config.max_concurrent = args.calls as usize + 16;
         config.media_idle = IdleMode::Silence;
         let mut engine = SurveyEngine::new(config, Arc::clone(&script), Arc::new(prompts));

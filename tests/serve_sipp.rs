@@ -109,6 +109,73 @@ fn survey_call_with(dir: &Path, scenario: &Path) -> (String, PathBuf) {
     (summary, dir.join("results.sqlite"))
 }
 
+/// Six residents at once, every one replaying the same RFC 2833 pcaps
+/// from sipp's one media port: the same source address and SSRC for all.
+/// Only a port per call (`--rtp-ports`) tells their keys apart; on one
+/// shared pair they would land on one call.
+#[test]
+fn six_sipp_calls_at_once_from_one_media_port_each_get_their_own_answers() {
+    const CALLS: usize = 6;
+    let dir = tempfile::tempdir().unwrap();
+    let sip_port = free_port();
+    let rtp_first = free_port() & !1;
+    let range = format!(
+        "{}-{}",
+        rtp_first.saturating_sub(40),
+        rtp_first.saturating_sub(1)
+    );
+    let server = support::serve::serve_with(
+        &script(),
+        dir.path(),
+        sip_port,
+        90,
+        "kuulo=info",
+        &["--max-calls", &CALLS.to_string(), "--rtp-ports", &range],
+    );
+    let (local, media) = (free_port(), free_port());
+    let sipp = Proc::spawn(
+        Command::new("sipp")
+            .arg("-sf")
+            .arg(root().join("tests/sipp/uac_survey_keys.xml"))
+            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
+            .args(["-p", &local.to_string(), "-mp", &media.to_string()])
+            .args(["-m", &CALLS.to_string(), "-l", &CALLS.to_string()])
+            .args(["-r", "10", "-timeout", "70s", "-timeout_error", "-nostdin"])
+            .arg(format!("127.0.0.1:{sip_port}")),
+    )
+    .wait("sipp", Duration::from_secs(90));
+    let out = server.wait("kuulo serve", Duration::from_secs(60));
+    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+    assert!(
+        sipp.status.success(),
+        "sipp failed ({:?})\n{}\n{}\nkuulo log:\n{log}",
+        sipp.status.code(),
+        String::from_utf8_lossy(&sipp.stdout),
+        String::from_utf8_lossy(&sipp.stderr),
+    );
+    let summary = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        summary.contains(&format!("completed={CALLS}")),
+        "{summary}\n{log}"
+    );
+    let db = dir.path().join("results.sqlite");
+    let answers = query(
+        &db,
+        "SELECT question || '=' || value, CAST(COUNT(*) AS TEXT) FROM answers GROUP BY 1 ORDER BY 1",
+    );
+    let n = CALLS.to_string();
+    assert_eq!(
+        answers,
+        pairs(&[
+            ("again=no", n.as_str()),
+            ("comment=no answer", n.as_str()),
+            ("consent=yes", n.as_str()),
+            ("rating=4", n.as_str()),
+        ]),
+        "every call got its own keys, once"
+    );
+}
+
 #[test]
 fn keypad_answers_from_sipp_are_stored() {
     let dir = tempfile::tempdir().unwrap();

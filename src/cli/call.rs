@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kuulo::engine::driver::{self, Bounds, EngineSockets};
+use kuulo::engine::driver::{self, Bounds};
 use kuulo::engine::{EngineConfig, EngineEvent, SurveyEngine};
 use kuulo::sip::message::Uri;
 use kuulo::sip::transport::Peer;
@@ -38,6 +38,11 @@ pub struct Args {
     /// Local RTP address [default: the --bind address, a free even port].
     #[arg(long, value_name = "ADDR")]
     pub rtp: Option<SocketAddr>,
+    /// A pair of local RTP ports per call from this range (e.g.
+    /// 10000-20000, as Asterisk's rtpstart/rtpend) instead of one pair
+    /// for every call; pairs already in use are skipped.
+    #[arg(long, value_name = "FIRST-LAST", value_parser = super::runtime::parse_rtp_ports)]
+    pub rtp_ports: Option<super::runtime::RtpPortRange>,
     /// Folder for the voice answers [default: `recordings` next to --db].
     #[arg(long, value_name = "DIR")]
     pub recordings: Option<PathBuf>,
@@ -115,11 +120,10 @@ async fn call(
     destination: SocketAddr,
     prepared: Prepared,
 ) -> Result<bool, CallError> {
-    let rtp = args
-        .rtp
-        .unwrap_or_else(|| SocketAddr::new(args.bind.ip(), 0));
-    let sockets = EngineSockets::bind(args.bind, rtp).await?;
+    let (sockets, media_ports) =
+        super::runtime::bind_engine_sockets(args.bind, args.rtp, args.rtp_ports).await?;
     let mut config = EngineConfig::new(sockets.sip_addr()?, sockets.rtp_addr()?);
+    config.media_ports = media_ports;
     config.accept_incoming = false;
     config.max_concurrent = 1;
     config.seed = runtime::seed();

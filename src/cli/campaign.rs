@@ -118,6 +118,11 @@ pub struct RunArgs {
     /// Local RTP address [default: the --bind address, a free even port].
     #[arg(long, value_name = "ADDR")]
     rtp: Option<SocketAddr>,
+    /// A pair of local RTP ports per call from this range (e.g.
+    /// 10000-20000, as Asterisk's rtpstart/rtpend) instead of one pair
+    /// for every call; pairs already in use are skipped.
+    #[arg(long, value_name = "FIRST-LAST", value_parser = super::runtime::parse_rtp_ports)]
+    rtp_ports: Option<super::runtime::RtpPortRange>,
     /// Folder for the voice answers [default: `recordings` next to --db].
     #[arg(long, value_name = "DIR")]
     recordings: Option<PathBuf>,
@@ -254,6 +259,7 @@ fn run_campaign(args: RunArgs) -> Result<ExitCode, CampaignError> {
             rtp: args
                 .rtp
                 .unwrap_or_else(|| SocketAddr::new(args.bind.ip(), 0)),
+            rtp_ports: args.rtp_ports,
             dialer: DialerConfig {
                 calls_per_second: args.cps,
                 burst: 1,

@@ -209,6 +209,7 @@ fn demo(args: &Args) -> Result<bool, DemoError> {
         more_trunks: Vec::new(),
         bind: SocketAddr::new(LOOPBACK, 0),
         rtp: SocketAddr::new(LOOPBACK, 0),
+        rtp_ports: None,
         dialer: DialerConfig {
             calls_per_second: args.cps,
             burst: 1,
@@ -452,27 +453,11 @@ pub fn contact_list(residents: u16, seed: u64) -> String {
 /// Raises the soft limit on open files towards `want` (Debian's default
 /// soft limit, 1,024, is too low for a thousand residents' sockets).
 pub(crate) fn raise_open_files(want: u64) {
-    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
-    unsafe {
-        let mut limit = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
-            return;
-        }
-        if limit.rlim_cur >= want as libc::rlim_t {
-            return;
-        }
-        limit.rlim_cur = limit.rlim_max.min(want as libc::rlim_t);
-        if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0
-            || limit.rlim_cur < want as libc::rlim_t
-        {
-            eprintln!(
-                "kuulo demo: can open only {} files; fewer residents fit (`ulimit -n {want}` first)",
-                limit.rlim_cur
-            );
-        }
+    let got = kuulo::engine::raise_open_files(want);
+    if got < want {
+        eprintln!(
+            "kuulo demo: can open only {got} files; fewer residents fit (`ulimit -n {want}` first)"
+        );
     }
 }
 

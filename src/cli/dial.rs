@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use kuulo::campaign::run::load_dialer;
 use kuulo::campaign::{CampaignId, DialerConfig, DialerStats, Exclusions, Store};
 use kuulo::engine::campaign::CampaignDialler;
-use kuulo::engine::driver::{run_app, Bounds, EngineApp, EngineSockets, RunSummary};
+use kuulo::engine::driver::{run_app, Bounds, EngineApp, RunSummary};
 use kuulo::engine::{EngineConfig, EngineEvent, SurveyEngine};
 use kuulo::media::session::IdleMode;
 use kuulo::sip::digest::DigestCredentials;
@@ -61,6 +61,8 @@ pub struct DialPlan {
     pub bind: SocketAddr,
     /// Local RTP address (port 0: a free even port).
     pub rtp: SocketAddr,
+    /// A pair of RTP ports per call from this range instead of `rtp`.
+    pub rtp_ports: Option<super::runtime::RtpPortRange>,
     /// Pacing, hours and retries.
     pub dialer: DialerConfig,
     /// Exclusions checked again at dial time.
@@ -135,8 +137,10 @@ pub async fn dial(
     plan: DialPlan,
 ) -> Result<DialOutcome, DialError> {
     let started = Instant::now();
-    let sockets = EngineSockets::bind(plan.bind, plan.rtp).await?;
+    let (sockets, media_ports) =
+        super::runtime::bind_engine_sockets(plan.bind, Some(plan.rtp), plan.rtp_ports).await?;
     let mut config = EngineConfig::new(sockets.sip_addr()?, sockets.rtp_addr()?);
+    config.media_ports = media_ports;
     config.accept_incoming = false;
     config.max_concurrent = plan.dialer.max_concurrent as usize;
     config.seed = plan.seed;

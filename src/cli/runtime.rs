@@ -136,3 +136,86 @@ pub fn parse_dtmf_detect(name: &str) -> Result<kuulo::media::session::DtmfDetect
         )),
     }
 }
+
+/// `--rtp-ports FIRST-LAST`: a pair of local ports per call from this
+/// range, as Asterisk's `rtpstart`/`rtpend` (whose default range is
+/// 10000-20000).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RtpPortRange {
+    /// First port (rounded up to even).
+    pub first: u16,
+    /// Last port.
+    pub last: u16,
+}
+
+/// Reads `--rtp-ports`: `10000-20000`.
+pub fn parse_rtp_ports(text: &str) -> Result<RtpPortRange, String> {
+    let usage = || format!("{text:?}: give the range as FIRST-LAST, e.g. 10000-20000");
+    let (first, last) = text.split_once('-').ok_or_else(usage)?;
+    let first: u16 = first.trim().parse().map_err(|_| usage())?;
+    let last: u16 = last.trim().parse().map_err(|_| usage())?;
+    if first == 0 || last < first + 1 + first % 2 {
+        return Err(format!(
+            "{text:?}: the range must hold at least one even port and the odd one above it"
+        ));
+    }
+    Ok(RtpPortRange { first, last })
+}
+
+/// Binds the engine's sockets: SIP on `bind`, and either the one RTP pair
+/// at `rtp` (default: a free even port on the SIP address) or, with
+/// `ports`, a pair per call from that range. Returns the sockets with
+/// the `MediaPorts` the engine's config must carry.
+pub async fn bind_engine_sockets(
+    bind: std::net::SocketAddr,
+    rtp: Option<std::net::SocketAddr>,
+    ports: Option<RtpPortRange>,
+) -> std::io::Result<(
+    kuulo::engine::driver::EngineSockets,
+    kuulo::engine::MediaPorts,
+)> {
+    use kuulo::engine::driver::EngineSockets;
+    let sockets = match ports {
+        Some(range) => {
+            let ip = rtp.map_or(bind.ip(), |a| a.ip());
+            EngineSockets::bind_pool(bind, ip, range.first, range.last).await?
+        }
+        None => {
+            let rtp = rtp.unwrap_or_else(|| std::net::SocketAddr::new(bind.ip(), 0));
+            EngineSockets::bind(bind, rtp).await?
+        }
+    };
+    let ports = sockets.media_ports(kuulo::engine::PORT_QUARANTINE);
+    Ok((sockets, ports))
+}
+
+#[cfg(test)]
+mod rtp_port_tests {
+    use super::*;
+
+    #[test]
+    fn rtp_port_ranges_are_read_and_bad_ones_say_how() {
+        assert_eq!(
+            parse_rtp_ports("10000-20000"),
+            Ok(RtpPortRange {
+                first: 10000,
+                last: 20000
+            })
+        );
+        assert!(parse_rtp_ports("10001-10003").is_ok(), "10002/10003 fit");
+        for bad in [
+            "",
+            "10000",
+            "10000-",
+            "-20000",
+            "a-b",
+            "20000-10000",
+            "10001-10002",
+            "0-100",
+            "10000-70000",
+        ] {
+            let err = parse_rtp_ports(bad).unwrap_err();
+            assert!(err.contains(bad), "{bad}: {err}");
+        }
+    }
+}

@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use kuulo::engine::driver::{self, Bounds, EngineSockets};
+use kuulo::engine::driver::{self, Bounds};
 use kuulo::engine::{EngineConfig, EngineEvent, SurveyEngine};
 
 use super::runtime::{self, Prepared};
@@ -30,6 +30,11 @@ pub struct Args {
     /// [default: the --bind address, a free even port].
     #[arg(long, value_name = "ADDR")]
     pub rtp: Option<SocketAddr>,
+    /// A pair of local RTP ports per call from this range (e.g.
+    /// 10000-20000, as Asterisk's rtpstart/rtpend) instead of one pair
+    /// for every call; pairs already in use are skipped.
+    #[arg(long, value_name = "FIRST-LAST", value_parser = super::runtime::parse_rtp_ports)]
+    pub rtp_ports: Option<super::runtime::RtpPortRange>,
     /// Folder for voice answers (WAV, named by pseudonymous call id)
     /// [default: `recordings` next to the --db file].
     #[arg(long, value_name = "DIR")]
@@ -84,13 +89,12 @@ pub fn run(args: Args) -> ExitCode {
 }
 
 async fn serve(args: Args, prepared: Prepared) -> std::io::Result<()> {
-    let rtp = args
-        .rtp
-        .unwrap_or_else(|| SocketAddr::new(args.bind.ip(), 0));
-    let sockets = EngineSockets::bind(args.bind, rtp).await?;
+    let (sockets, media_ports) =
+        runtime::bind_engine_sockets(args.bind, args.rtp, args.rtp_ports).await?;
     let sip = sockets.sip_addr()?;
     let rtp = sockets.rtp_addr()?;
     let mut config = EngineConfig::new(sip, rtp);
+    config.media_ports = media_ports;
     config.max_concurrent = args.max_concurrent;
     config.seed = runtime::seed();
     config.dtmf_detect = args.dtmf_detect;

@@ -33,8 +33,9 @@ use tokio::net::UdpSocket;
 use tokio::sync::Notify;
 
 use super::mmsg;
+use super::port_sockets::PortSockets;
 use super::store::StoreWorker;
-use super::{EngineEvent, SurveyEngine};
+use super::{EngineEvent, MediaPorts, SurveyEngine};
 
 /// How long calls get to hang up cleanly (BYE and its 200) at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
@@ -63,17 +64,46 @@ const MEDIA_READ_ROUNDS: usize = 64;
 #[derive(Debug)]
 pub struct EngineSockets {
     sip: UdpSocket,
-    rtp: UdpSocket,
-    rtcp: UdpSocket,
+    media: MediaSockets,
+}
+
+/// The shard's media sockets, as [`MediaPorts`] says.
+#[derive(Debug)]
+enum MediaSockets {
+    /// One RTP/RTCP pair for every call.
+    Shared { rtp: UdpSocket, rtcp: UdpSocket },
+    /// A pair per call.
+    Pool(PortSockets),
 }
 
 impl EngineSockets {
-    /// Binds SIP on `sip` and RTP on `rtp` with RTCP on the next port.
-    /// Port 0 for RTP picks a free even port whose neighbour is free too.
+    /// Binds SIP on `sip` and RTP on `rtp` with RTCP on the next port, for
+    /// every call ([`MediaPorts::Shared`]). Port 0 for RTP picks a free
+    /// even port whose neighbour is free too.
     pub async fn bind(sip: SocketAddr, rtp: SocketAddr) -> io::Result<EngineSockets> {
         let sip = bind_udp(sip)?;
         let (rtp, rtcp) = bind_pair(rtp)?;
-        Ok(EngineSockets { sip, rtp, rtcp })
+        Ok(EngineSockets {
+            sip,
+            media: MediaSockets::Shared { rtp, rtcp },
+        })
+    }
+
+    /// Binds SIP on `sip` and an RTP/RTCP pair on `ip` for every even port
+    /// of `first..=last` that is free, for a pair per call
+    /// ([`MediaPorts::Pool`]), as Asterisk's `rtpstart`/`rtpend` do.
+    pub async fn bind_pool(
+        sip: SocketAddr,
+        ip: std::net::IpAddr,
+        first: u16,
+        last: u16,
+    ) -> io::Result<EngineSockets> {
+        let sip = bind_udp(sip)?;
+        let pool = PortSockets::bind(ip, first, last)?;
+        Ok(EngineSockets {
+            sip,
+            media: MediaSockets::Pool(pool),
+        })
     }
 
     /// The bound SIP address.
@@ -81,9 +111,26 @@ impl EngineSockets {
         self.sip.local_addr()
     }
 
-    /// The bound RTP address (RTCP is on the next port).
+    /// The bound RTP address (RTCP is on the next port); with a pool, the
+    /// first pair's.
     pub fn rtp_addr(&self) -> io::Result<SocketAddr> {
-        self.rtp.local_addr()
+        match &self.media {
+            MediaSockets::Shared { rtp, .. } => rtp.local_addr(),
+            MediaSockets::Pool(pool) => Ok(pool.addr()),
+        }
+    }
+
+    /// What the engine's [`EngineConfig::media_ports`](super::EngineConfig)
+    /// must say for these sockets: the pool's pairs rest `quarantine`
+    /// after each call.
+    pub fn media_ports(&self, quarantine: Duration) -> MediaPorts {
+        match &self.media {
+            MediaSockets::Shared { .. } => MediaPorts::Shared,
+            MediaSockets::Pool(pool) => MediaPorts::Pool {
+                rtp_ports: pool.rtp_ports().to_vec(),
+                quarantine,
+            },
+        }
     }
 }
 
@@ -208,6 +255,7 @@ pub async fn run_app(
     // One receive batch serves both media sockets: each is handled
     // before the next read.
     let mut media_batch = mmsg::RecvBatch::new();
+    let mut ready_ports = Vec::new();
     let mut stopping_since: Option<Instant> = None;
     let mut next_clock = Instant::now();
     let clock = mmsg::PreciseTimer::new();
@@ -263,8 +311,21 @@ pub async fn run_app(
             progressed = true;
         }
         progressed |= receive_sip(engine, &sockets.sip, &mut sip_buf);
-        progressed |= receive_media(engine, &sockets.rtp, &mut media_batch, &mut summary);
-        progressed |= receive_media(engine, &sockets.rtcp, &mut media_batch, &mut summary);
+        match &sockets.media {
+            MediaSockets::Shared { rtp, rtcp } => {
+                progressed |= receive_media(engine, rtp, None, &mut media_batch, &mut summary);
+                progressed |= receive_media(engine, rtcp, None, &mut media_batch, &mut summary);
+            }
+            MediaSockets::Pool(pool) => {
+                progressed |= receive_pool(
+                    engine,
+                    pool,
+                    &mut ready_ports,
+                    &mut media_batch,
+                    &mut summary,
+                );
+            }
+        }
         if progressed {
             // Send what the round produced (top of the loop). A short
             // round means a light load: the next one comes a step later,
@@ -294,8 +355,7 @@ pub async fn run_app(
         // comes; the next round does the work.
         tokio::select! {
             _ = sockets.sip.readable() => {}
-            _ = sockets.rtp.readable() => {}
-            _ = sockets.rtcp.readable() => {}
+            _ = media_readable(&sockets.media) => {}
             _ = clock.sleep_until(deadline) => {}
             _ = woken(app_waker.as_deref()) => {}
             _ = &mut shutdown, if stopping_since.is_none() => {
@@ -304,6 +364,19 @@ pub async fn run_app(
                 engine.hangup_all(now);
             }
         }
+    }
+}
+
+/// Completes when a media socket may hold a datagram.
+async fn media_readable(media: &MediaSockets) {
+    match media {
+        MediaSockets::Shared { rtp, rtcp } => {
+            tokio::select! {
+                _ = rtp.readable() => {}
+                _ = rtcp.readable() => {}
+            }
+        }
+        MediaSockets::Pool(pool) => pool.readable().await,
     }
 }
 
@@ -338,25 +411,68 @@ fn receive_sip(engine: &mut SurveyEngine, socket: &UdpSocket, buf: &mut [u8]) ->
     any
 }
 
-/// Reads what a media socket holds, up to [`MEDIA_READ_ROUNDS`] batches
-/// of [`mmsg::BATCH`] datagrams (one `recvmmsg` each); true if anything
-/// came.
+/// Reads what the shared pair's media socket holds, up to
+/// [`MEDIA_READ_ROUNDS`] batches of [`mmsg::BATCH`] datagrams (one
+/// `recvmmsg` each); true if anything came.
 fn receive_media(
     engine: &mut SurveyEngine,
     socket: &UdpSocket,
+    port: Option<u16>,
     batch: &mut mmsg::RecvBatch,
     summary: &mut RunSummary,
 ) -> bool {
+    read_socket(engine, port, batch, summary, |b| {
+        with_readiness(socket, Interest::READABLE, || b.recv(socket))
+    })
+}
+
+/// Reads every pool socket that holds datagrams; true if any did.
+fn receive_pool(
+    engine: &mut SurveyEngine,
+    pool: &PortSockets,
+    ready: &mut Vec<u16>,
+    batch: &mut mmsg::RecvBatch,
+    summary: &mut RunSummary,
+) -> bool {
+    match pool.ready(ready) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+        Err(e) => {
+            tracing::debug!(error = %e, "media poll error");
+            return false;
+        }
+    }
+    for &port in ready.iter() {
+        if let Some(socket) = pool.socket(port) {
+            // The pool's sockets are not tokio's: read them directly.
+            read_socket(engine, Some(port), batch, summary, |b| b.recv(socket));
+        }
+    }
+    true
+}
+
+/// Reads one socket until a short batch, feeding each datagram to the
+/// engine with the local port it came in on (`None`: the shared pair).
+fn read_socket(
+    engine: &mut SurveyEngine,
+    port: Option<u16>,
+    batch: &mut mmsg::RecvBatch,
+    summary: &mut RunSummary,
+    mut recv: impl FnMut(&mut mmsg::RecvBatch) -> io::Result<usize>,
+) -> bool {
     let mut any = false;
     for _ in 0..MEDIA_READ_ROUNDS {
-        match with_readiness(socket, Interest::READABLE, || batch.recv(socket)) {
+        match recv(batch) {
             Ok(n) => {
                 any = true;
                 let now = Instant::now();
                 summary.media_received += n as u64;
                 for i in 0..batch.len() {
                     if let Some((from, data)) = batch.get(i) {
-                        engine.handle_media(now, from, data);
+                        match port {
+                            Some(port) => engine.handle_media_on(now, port, from, data),
+                            None => engine.handle_media(now, from, data),
+                        }
                     }
                 }
                 if n < mmsg::BATCH {
@@ -401,21 +517,44 @@ fn send_media(engine: &mut SurveyEngine, sockets: &EngineSockets, summary: &mut 
         let Some(first) = pending.clone().next() else {
             return;
         };
-        let kind = first.kind;
+        let (kind, local) = (first.kind, first.local_rtp_port);
+        // A run shares one socket: the shared pair's RTP or RTCP socket,
+        // or one call's socket of the pool.
+        let same_socket = |d: &super::OutgoingMedia<'_>| match sockets.media {
+            MediaSockets::Shared { .. } => d.kind == kind,
+            MediaSockets::Pool(_) => d.kind == kind && d.local_rtp_port == local,
+        };
         let run = pending
             .clone()
             .take(mmsg::BATCH)
-            .take_while(|d| d.kind == kind)
+            .take_while(same_socket)
             .count();
-        let socket = match kind {
-            PacketKind::Rtp => &sockets.rtp,
-            PacketKind::Rtcp => &sockets.rtcp,
-        };
         let first_destination = first.destination;
         let batch = pending.take(run).map(|d| (d.destination, d.contents));
-        let sent = with_readiness(socket, Interest::WRITABLE, || {
-            mmsg::send_batch(socket, batch.clone())
-        });
+        let sent = match &sockets.media {
+            MediaSockets::Shared { rtp, rtcp } => {
+                let socket = match kind {
+                    PacketKind::Rtp => rtp,
+                    PacketKind::Rtcp => rtcp,
+                };
+                with_readiness(socket, Interest::WRITABLE, || {
+                    mmsg::send_batch(socket, batch.clone())
+                })
+            }
+            MediaSockets::Pool(pool) => {
+                let port = match kind {
+                    PacketKind::Rtp => local,
+                    PacketKind::Rtcp => local + 1,
+                };
+                match pool.socket(port) {
+                    Some(socket) => mmsg::send_batch(socket, batch.clone()),
+                    None => Err(io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!("no socket of the pool on port {port}"),
+                    )),
+                }
+            }
+        };
         drop(batch);
         let done = match sent {
             Ok(sent) => {

@@ -89,6 +89,31 @@ pub fn recv_from(socket: &impl AsFd, buf: &mut [u8]) -> io::Result<(usize, Socke
     sys::recv_from(socket.as_fd(), buf)
 }
 
+/// Raises the soft limit on open files towards `want`, as far as the hard
+/// limit allows (Debian's default soft limit, 1,024, is too low for a
+/// port pool or a thousand residents' sockets); returns the limit now in
+/// force.
+pub fn raise_open_files(want: u64) -> u64 {
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return 1024;
+        }
+        if limit.rlim_cur < want as libc::rlim_t {
+            let old = limit.rlim_cur;
+            limit.rlim_cur = limit.rlim_max.min(want as libc::rlim_t);
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) != 0 {
+                limit.rlim_cur = old;
+            }
+        }
+        limit.rlim_cur
+    }
+}
+
 /// A sleep precise to tens of microseconds, for the shard's clock:
 /// tokio's timer rounds every sleep up to a whole millisecond, which, for
 /// a shard that runs its calls' 20 ms ticks in rounds, makes the rounds

@@ -47,6 +47,8 @@ pub mod campaign;
 pub mod driver;
 mod media_queue;
 pub(crate) mod mmsg;
+#[cfg(unix)]
+pub mod port_sockets;
 mod prompts;
 pub mod realtime;
 pub mod store;
@@ -72,6 +74,7 @@ use kuulo_campaign::CallId;
 pub use kuulo_campaign::Disposition;
 use media_queue::MediaQueue;
 pub use media_queue::OutgoingMedia;
+pub use mmsg::raise_open_files;
 pub use prompts::{LibraryError, PromptLibrary};
 pub use types::{
     EngineConfig, EngineError, EngineEvent, MediaDatagram, MediaPorts, ShardMediaStats, StoreOp,
@@ -80,6 +83,11 @@ pub use types::{
 /// How long an ended call's media address stays reserved: its peer's last
 /// packets and RTCP BYE arrive within this.
 const ENDED_ROUTE_GRACE: Duration = Duration::from_secs(10);
+
+/// How long a pair of an RTP port pool rests after its call before
+/// another call gets it: as long as an ended call's address is held in
+/// shared mode, for the same stragglers.
+pub const PORT_QUARANTINE: Duration = ENDED_ROUTE_GRACE;
 
 /// One shard of survey calls. See the [module documentation](self).
 #[derive(Debug)]

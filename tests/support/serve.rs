@@ -34,6 +34,25 @@ pub fn free_port_pair() -> u16 {
 /// after `run_secs`; waits until it listens (the first run synthesises the
 /// prompts, which takes a few seconds).
 pub fn serve(script: &Path, dir: &Path, sip_port: u16, run_secs: u32, rust_log: &str) -> Proc {
+    serve_with(
+        script,
+        dir,
+        sip_port,
+        run_secs,
+        rust_log,
+        &["--max-calls", "1"],
+    )
+}
+
+/// [`serve`] with other arguments than `--max-calls 1`.
+pub fn serve_with(
+    script: &Path,
+    dir: &Path,
+    sip_port: u16,
+    run_secs: u32,
+    rust_log: &str,
+    extra: &[&str],
+) -> Proc {
     let log = dir.join("serve.log");
     let stderr = std::fs::File::create(&log).unwrap();
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_kuulo"));
@@ -44,7 +63,8 @@ pub fn serve(script: &Path, dir: &Path, sip_port: u16, run_secs: u32, rust_log: 
         .arg(dir.join("results.sqlite"))
         .arg("--tts-cache")
         .arg(tts_cache())
-        .args(["--max-calls", "1", "--run-secs", &run_secs.to_string()])
+        .args(extra)
+        .args(["--run-secs", &run_secs.to_string()])
         .env("RUST_LOG", rust_log)
         .env("NO_COLOR", "1")
         .stdin(Stdio::null())

@@ -121,6 +121,11 @@ pub struct Args {
     /// First RTP port of the residents (two each).
     #[arg(long, default_value_t = 20000)]
     rtp_base: u16,
+    /// Give each of Kuulo's calls a pair of RTP ports from this range
+    /// (e.g. 40000-49999) instead of one pair for all: to measure what a
+    /// port per call costs.
+    #[arg(long, value_name = "FIRST-LAST", value_parser = super::runtime::parse_rtp_ports)]
+    rtp_ports: Option<super::runtime::RtpPortRange>,
     /// Who answers: `sim` (simulated residents in a child process) or
     /// `sipp` (sipp UAS processes with RFC 2833 pcaps).
     #[arg(long, default_value = "sim", value_parser = ["sim", "sipp"])]
@@ -353,6 +358,7 @@ fn bench(args: &Args) -> Result<BenchReport, BenchError> {
         more_trunks: trunks[1..].iter().map(|a| (*a, a.to_string())).collect(),
         bind: SocketAddr::new(LOOPBACK, 0),
         rtp: SocketAddr::new(LOOPBACK, 0),
+        rtp_ports: args.rtp_ports,
         dialer: DialerConfig {
             calls_per_second: args.cps,
             burst: 1,

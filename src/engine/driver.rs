@@ -498,7 +498,7 @@ fn read_socket(
 /// goes stale and would leave datagrams queued for milliseconds; the
 /// direct attempt reads the kernel's state. It cannot lose a wake-up: data
 /// that arrives after it fails raises a new readiness event.
-fn with_readiness<T>(
+pub(crate) fn with_readiness<T>(
     socket: &UdpSocket,
     interest: Interest,
     mut op: impl FnMut() -> io::Result<T>,

@@ -250,6 +250,8 @@ thanks = { en = "Thank you." }
 "#;
 
 fn engine_main(args: &Args) {
+    // Before anything else runs, so the figure is the machine's alone.
+    let raw_udp = kuulo::engine::raw_udp_rate(Duration::from_secs(1)).expect("raw UDP rate");
     let ramp = Duration::from_secs_f64(f64::from(args.calls) / args.rate);
     let start_ms = unix_ms() + 1500;
     let window_start_ms = start_ms + ramp.as_millis() as u64 + (args.settle_secs * 1000.0) as u64;
@@ -409,6 +411,11 @@ fn engine_main(args: &Args) {
         summary.media_sent, summary.media_received, summary.media_send_dropped
     );
     println!("receiver: {sink_stats}");
+    println!(
+        "share: RTP in and out {:.0}/s = {:.1}% of raw loopback UDP ({raw_udp:.0}/s for 172-byte datagrams, one sender and one receiver thread, measured before the run)",
+        sent + received,
+        100.0 * (sent + received) / raw_udp.max(1.0)
+    );
 }
 
 /// A 440 Hz tone, standing in for a spoken prompt.

@@ -53,6 +53,7 @@ mod prompts;
 pub mod realtime;
 pub mod store;
 mod types;
+mod udp_rate;
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
@@ -79,6 +80,7 @@ pub use prompts::{LibraryError, PromptLibrary};
 pub use types::{
     EngineConfig, EngineError, EngineEvent, MediaDatagram, MediaPorts, ShardMediaStats, StoreOp,
 };
+pub use udp_rate::raw_udp_rate;
 
 /// How long an ended call's media address stays reserved: its peer's last
 /// packets and RTCP BYE arrive within this.

@@ -124,7 +124,9 @@ pub struct DtmfDetector {
     head: usize,
     filled: usize,
     /// The last `N` samples, oldest at `ring_pos`, for the frequency probes.
-    ring: [f32; N],
+    /// Kept as they came (half the size of `f32`, in every call's
+    /// detector); each converts to the same `f32` when probed.
+    ring: [i16; N],
     ring_pos: usize,
     samples: u64,
     run: Option<Run>,
@@ -204,7 +206,7 @@ impl DtmfDetector {
             sub_energy: [0.0; SUBS],
             head: 0,
             filled: 0,
-            ring: [0.0; N],
+            ring: [0; N],
             ring_pos: 0,
             samples: 0,
             run: None,
@@ -237,7 +239,7 @@ impl DtmfDetector {
                     im[f] += x * bi[f];
                 }
                 energy += x * x;
-                self.ring[self.ring_pos] = x;
+                self.ring[self.ring_pos] = s;
                 self.ring_pos += 1;
                 if self.ring_pos == N {
                     self.ring_pos = 0;
@@ -332,6 +334,7 @@ impl DtmfDetector {
         let mut s1 = [0.0f32; 3];
         let mut s2 = [0.0f32; 3];
         for &x in older.iter().chain(newer) {
+            let x = f32::from(x);
             for k in 0..3 {
                 let s0 = x + coeff[k] * s1[k] - s2[k];
                 s2[k] = s1[k];

@@ -75,12 +75,16 @@ impl JitterBuffer {
                     len: 0,
                     seq: 0,
                     timestamp: 0,
-                    bytes: vec![0; config.max_payload].into_boxed_slice(),
                 }),
             })
             .collect();
+        let payloads = (0..config.capacity * config.max_payload)
+            .map(|_| std::cell::UnsafeCell::new(0))
+            .collect();
         let shared = Arc::new(Shared {
             slots,
+            payloads,
+            max_payload: config.max_payload,
             mask: config.capacity as u64 - 1,
             high_next: AtomicU64::new(0),
             play_head: AtomicU64::new(0),
@@ -115,11 +119,13 @@ impl JitterBuffer {
     }
 }
 
+/// A stored packet but for its bytes, which are the slot's share of
+/// [`Shared::payloads`], owned along with this under the slot's tag.
 struct SlotData {
-    len: usize,
+    /// At most `max_payload`, which validation keeps under 2 KiB.
+    len: u16,
     seq: u16,
     timestamp: u32,
-    bytes: Box<[u8]>,
 }
 
 struct Slot {
@@ -142,6 +148,12 @@ struct Counters {
 
 struct Shared {
     slots: Box<[Slot]>,
+    /// Slot `i`'s payload is `max_payload` bytes from `i * max_payload`,
+    /// owned with the slot's data under its tag. One allocation for the
+    /// ring instead of one per slot: a slot is then 16 bytes besides its
+    /// payload rather than 40 (and a malloc header).
+    payloads: Box<[std::cell::UnsafeCell<u8>]>,
+    max_payload: usize,
     mask: u64,
     /// One past the highest virtual index published; 0 before any packet.
     high_next: AtomicU64,
@@ -152,16 +164,28 @@ struct Shared {
     counters: Counters,
 }
 
-// SAFETY: slot data is only touched by the side that owns the slot under the
-// tag protocol described in the module docs; everything else is atomic.
+// SAFETY: slot data and payload bytes are only touched by the side that owns
+// the slot under the tag protocol described in the module docs; everything
+// else is atomic.
 unsafe impl Sync for Shared {}
-// SAFETY: as above; the boxed slot data has no thread affinity.
+// SAFETY: as above; the boxed slots and payloads have no thread affinity.
 unsafe impl Send for Shared {}
 
 impl Shared {
     fn slot(&self, v: u64) -> &Slot {
         // The mask keeps the index below `slots.len()`.
         &self.slots[(v & self.mask) as usize]
+    }
+
+    /// The first of slot `v`'s `max_payload` payload bytes. Only the side
+    /// that holds the slot under the tag protocol may read or write
+    /// through it, and only inside the slot data's `with`/`with_mut`, so
+    /// loom checks the bytes along with the data.
+    fn payload_ptr(&self, v: u64) -> *mut u8 {
+        let start = (v & self.mask) as usize * self.max_payload;
+        // In bounds: the mask keeps the slot index below `slots.len()`,
+        // and there are `max_payload` bytes per slot.
+        std::cell::UnsafeCell::raw_get(self.payloads[start..start + self.max_payload].as_ptr())
     }
 }
 
@@ -274,12 +298,16 @@ impl JitterProducer {
                 return PushOutcome::Overflow;
             }
         }
+        let bytes = shared.payload_ptr(v);
         slot.data.with_mut(|d| {
             // SAFETY: the slot is EMPTY or BUSY by our own CAS, so the
-            // consumer does not touch its data until we publish FULL below.
+            // consumer does not touch its data or its payload bytes until
+            // we publish FULL below; `payload` is at most `max_payload`
+            // bytes (checked in `push`), the slot's share of `payloads`.
             let d = unsafe { &mut *d };
-            d.bytes[..payload.len()].copy_from_slice(payload);
-            d.len = payload.len();
+            let bytes = unsafe { std::slice::from_raw_parts_mut(bytes, payload.len()) };
+            bytes.copy_from_slice(payload);
+            d.len = payload.len() as u16;
             d.seq = seq;
             d.timestamp = timestamp;
         });
@@ -551,15 +579,20 @@ impl JitterConsumer {
                     .compare_exchange(tag, BUSY, Ordering::Acquire, Ordering::Relaxed)
                     .ok()?;
                 let scratch = &mut self.scratch;
+                let bytes = self.shared.payload_ptr(v);
                 let held = slot.data.with(|d| {
                     // SAFETY: our CAS made the slot BUSY; the producer does
-                    // not write it until we store EMPTY.
+                    // not write its data or payload bytes until we store
+                    // EMPTY. `len` is at most `max_payload`, the slot's
+                    // share of `payloads`.
                     let d = unsafe { &*d };
-                    scratch[..d.len].copy_from_slice(&d.bytes[..d.len]);
+                    let len = usize::from(d.len);
+                    let bytes = unsafe { std::slice::from_raw_parts(bytes, len) };
+                    scratch[..len].copy_from_slice(bytes);
                     Held {
                         seq: d.seq,
                         timestamp: d.timestamp,
-                        len: d.len,
+                        len,
                     }
                 });
                 slot.tag.store(EMPTY, Ordering::Release);

@@ -69,14 +69,18 @@ pub use config::splitmix;
 use dedup::Dedup;
 use dtmf_out::DtmfOut;
 use packetize::{send_ptime_ms, ACC_BYTES};
-use transmit::TransmitQueue;
+use transmit::{g711_datagram_bound, TransmitQueue};
 
 /// The send and playout clock.
 pub const TICK: Duration = Duration::from_millis(20);
 /// A driver this many ticks late skips the missed ticks instead of sending
 /// a burst the peer's jitter buffer would have to absorb.
 const MAX_CATCH_UP: u32 = 3;
-const EVENT_CAPACITY: usize = 32;
+/// Events queued without allocating. A driver drains them after every
+/// input, and one input raises a few at most (a catch-up of three ticks
+/// with a key, a prompt's end and a recording's); more only grow the
+/// queue.
+const EVENT_CAPACITY: usize = 8;
 /// Times a session rebuilds its jitter buffer for a new packet length.
 /// The first packet may cost one; a peer that keeps changing its packet
 /// length is played at the last length rather than allowed to make the
@@ -119,8 +123,10 @@ pub struct MediaSession {
     next_send: Instant,
     /// RTP timestamp of the next packet on the packet clock.
     send_ts: u32,
-    /// G.711 bytes made but not yet sent, and the timestamp of the first.
-    acc: [u8; ACC_BYTES],
+    /// G.711 bytes made but not yet sent, and the timestamp of the first:
+    /// [`ACC_BYTES`] on a packet clock of its own, empty (no allocation)
+    /// for the usual session whose frame is its packet.
+    acc: Box<[u8]>,
     acc_len: usize,
     acc_ts: u32,
     now: Instant,
@@ -137,8 +143,6 @@ pub struct MediaSession {
     playing: Option<(Arc<EncodedPrompt>, usize)>,
     dtmf_out: DtmfOut,
     tone_on: bool,
-    tone: [i16; FRAME_SAMPLES],
-    encoded: [u8; FRAME_SAMPLES],
 
     destination: SocketAddr,
     latched: Option<SocketAddr>,
@@ -151,13 +155,17 @@ pub struct MediaSession {
     consumer: JitterConsumer,
     silence: RxSilence,
     dtmf_rx: DtmfReceiver,
-    detector: DtmfDetector,
+    /// Only while tones may still be listened to: a session that never
+    /// listens (or stops, in [`DtmfDetectMode::Auto`], at its peer's first
+    /// RFC 4733 event) holds none of its 1 KiB of state.
+    detector: Option<Box<DtmfDetector>>,
     detector_samples: u64,
     dedup: Dedup,
-    pcm: [i16; FRAME_SAMPLES],
     last_rx: Instant,
     inactive_reported: bool,
-    recorder: Option<Recorder>,
+    /// Boxed: a session holds no recorder most of its life, and starting
+    /// one allocates (its samples) anyway.
+    recorder: Option<Box<Recorder>>,
 
     next_rtcp: Instant,
     rng: u64,
@@ -185,6 +193,14 @@ impl MediaSession {
         let jitter = rx_jitter_config(&config.jitter, clock_rate, rx_unit);
         let rx_packet_max = codec.max_packet_samples(jitter.max_payload);
         let (producer, consumer) = JitterBuffer::new(jitter)?;
+        let tx_slot_len = if g711 {
+            g711_datagram_bound(
+                (send_ptime * clock_rate / 1000) as usize,
+                config.cname.len(),
+            )
+        } else {
+            MAX_DATAGRAM
+        };
         let mut rng = config.seed;
         // RFC 3550 6.2: the first report goes out after half an interval,
         // randomised like the rest.
@@ -206,7 +222,11 @@ impl MediaSession {
             ptime_units: send_ptime * clock_rate / 1000,
             next_send: now,
             send_ts: config.initial_timestamp,
-            acc: [0; ACC_BYTES],
+            acc: if send_ptime != 20 {
+                vec![0; ACC_BYTES].into_boxed_slice()
+            } else {
+                Box::default()
+            },
             acc_len: 0,
             acc_ts: config.initial_timestamp,
             now,
@@ -222,8 +242,6 @@ impl MediaSession {
             playing: None,
             dtmf_out: DtmfOut::new(config.dtmf_duration, config.dtmf_gap, clock_rate),
             tone_on: false,
-            tone: [0; FRAME_SAMPLES],
-            encoded: [0; FRAME_SAMPLES],
             destination: config.remote,
             latched: None,
             rtcp_latched: None,
@@ -236,16 +254,20 @@ impl MediaSession {
                 clock_rate,
                 ..DtmfReceiverConfig::default()
             }),
-            detector: DtmfDetector::new(config.detector),
+            detector: receive::listens_inband(
+                config.dtmf_detect,
+                config.telephone_event.is_some(),
+                false,
+            )
+            .then(|| Box::new(DtmfDetector::new(config.detector))),
             detector_samples: 0,
             dedup: Dedup::new(config.dtmf_dedup_slack),
-            pcm: [0; FRAME_SAMPLES],
             last_rx: now,
             inactive_reported: false,
             recorder: None,
             next_rtcp: first_rtcp,
             rng,
-            tx: TransmitQueue::new(config.remote),
+            tx: TransmitQueue::new(config.remote, tx_slot_len),
             events: VecDeque::with_capacity(EVENT_CAPACITY),
             stats: SessionStats::default(),
             config,
@@ -298,7 +320,7 @@ impl MediaSession {
     /// way. A key in [`SessionConfig::recording_stop_keys`] stops it.
     pub fn start_recording(&mut self, config: RecordingConfig) {
         self.stop_recording();
-        self.recorder = Some(Recorder::new(self.now, config));
+        self.recorder = Some(Box::new(Recorder::new(self.now, config)));
     }
 
     /// Ends the recording, raising `RecordingFinished` with outcome
@@ -451,7 +473,10 @@ impl MediaSession {
         let ts = self.timestamp;
         let mut due = [None::<DtmfPacket>; 4];
         let mut n_due = 0;
-        let tone = self.dtmf_out.tick(ts, &mut self.tone, |p| {
+        // Tone samples live for this tick only: no room for them in every
+        // call.
+        let mut pcm = [0i16; FRAME_SAMPLES];
+        let tone = self.dtmf_out.tick(ts, &mut pcm, |p| {
             if n_due < due.len() {
                 due[n_due] = Some(*p);
                 n_due += 1;
@@ -463,9 +488,9 @@ impl MediaSession {
         }
         self.tone_on = tone;
         if tone {
-            if let Some(n) = self.codec.encode(&self.tone, &mut self.encoded) {
-                let payload = self.encoded;
-                let payload = &payload[..n.min(payload.len())];
+            let mut encoded = [0u8; FRAME_SAMPLES];
+            if let Some(n) = self.codec.encode(&pcm, &mut encoded) {
+                let payload = &encoded[..n.min(encoded.len())];
                 sent_audio = self.send_rtp(self.config.payload_type, self.marker, ts, payload);
             } else {
                 self.stats.codec_errors += 1;

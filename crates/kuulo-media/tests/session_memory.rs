@@ -93,8 +93,10 @@ fn bytes_per_session(calls: usize) -> usize {
 fn a_g711_session_stays_within_its_memory_budget() {
     let per_session = bytes_per_session(200);
     // The budget: the session's share of the 32 KiB per call the load
-    // benchmark aims at. Measured 2026-11-23 (see docs/benchmarks.md).
-    const BUDGET: usize = 20 * 1024;
+    // benchmark aims at. Measured 12.3 KiB on 2026-12-06 (19.4 before the
+    // transmit slots were sized to the session's datagrams and the jitter
+    // payloads shared one allocation; see docs/benchmarks.md).
+    const BUDGET: usize = 13 * 1024;
     eprintln!(
         "MediaSession: {per_session} heap bytes per session (value itself {} bytes, counted)",
         std::mem::size_of::<MediaSession>()

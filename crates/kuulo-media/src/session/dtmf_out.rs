@@ -9,7 +9,7 @@ use crate::dtmf::{DtmfPacket, DtmfPackets, DtmfSender, DtmfSenderConfig};
 use crate::prompt::FRAME_SAMPLES;
 
 /// Keys that may wait to be sent; more is a caller bug, refused rather
-/// than grown so the queue never allocates after construction.
+/// than grown so the queue never allocates after the first key.
 pub(crate) const QUEUE_CAPACITY: usize = 32;
 /// Peak of each of the two tones: about -14 dBFS, so the pair stays well
 /// clear of clipping and of the detector's minimum level.
@@ -71,7 +71,8 @@ impl DtmfOut {
     /// the audio codec's: 8000 for G.711, 48000 for Opus.
     pub(crate) fn new(duration: Duration, gap: Duration, clock_rate: u32) -> Self {
         DtmfOut {
-            queue: VecDeque::with_capacity(QUEUE_CAPACITY),
+            // Reserved by the first key: most calls never send one.
+            queue: VecDeque::new(),
             sender: DtmfSender::new(DtmfSenderConfig {
                 clock_rate,
                 // One packet per 20 ms send tick.
@@ -89,6 +90,9 @@ impl DtmfOut {
     pub(crate) fn enqueue(&mut self, key: char, rfc: bool, inband: bool) -> bool {
         if self.queue.len() >= QUEUE_CAPACITY {
             return false;
+        }
+        if self.queue.capacity() == 0 {
+            self.queue.reserve_exact(QUEUE_CAPACITY);
         }
         self.queue.push_back((key, rfc, inband));
         true

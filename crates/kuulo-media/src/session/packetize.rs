@@ -76,13 +76,17 @@ impl MediaSession {
         }
         let n = self.acc_len.min(want);
         let sent = n > 0 && {
-            let acc = self.acc;
-            self.send_rtp(
+            // Lent out while `send_rtp` borrows the session; taking an
+            // empty box in its place allocates nothing.
+            let acc = std::mem::take(&mut self.acc);
+            let sent = self.send_rtp(
                 self.config.payload_type,
                 self.marker,
                 self.acc_ts,
                 &acc[..n],
-            )
+            );
+            self.acc = acc;
+            sent
         };
         self.acc.copy_within(n..self.acc_len, 0);
         self.acc_len -= n;
@@ -108,7 +112,8 @@ impl MediaSession {
     fn make_frame(&mut self, ts: u32) -> bool {
         let mut due = [None::<DtmfPacket>; 4];
         let mut n_due = 0;
-        let tone = self.dtmf_out.tick(ts, &mut self.tone, |p| {
+        let mut pcm = [0i16; FRAME_SAMPLES];
+        let tone = self.dtmf_out.tick(ts, &mut pcm, |p| {
             if n_due < due.len() {
                 due[n_due] = Some(*p);
                 n_due += 1;
@@ -119,7 +124,7 @@ impl MediaSession {
         let out = &mut self.acc[at..at + FRAME_SAMPLES];
         let wrote = if tone {
             // G.711 encoding cannot fail.
-            self.codec.encode(&self.tone, out).is_some()
+            self.codec.encode(&pcm, out).is_some()
         } else if let Some((prompt, index)) = self.playing.take() {
             let wrote = match prompt.frame(index) {
                 Some(frame) if frame.len() == FRAME_SAMPLES => {

@@ -21,6 +21,19 @@ fn looks_like_rtcp(datagram: &[u8]) -> bool {
     datagram.len() >= 2 && (192..=223).contains(&datagram[1])
 }
 
+/// Whether tones in the audio are listened to, given the mode, whether
+/// telephone-event was negotiated and whether an RFC 4733 event has
+/// arrived. Once false it stays false: the session then drops its
+/// detector.
+pub(super) fn listens_inband(mode: DtmfDetectMode, te: bool, rfc4733_heard: bool) -> bool {
+    match mode {
+        DtmfDetectMode::Auto => !te || !rfc4733_heard,
+        DtmfDetectMode::Negotiated => !te,
+        DtmfDetectMode::Rfc4733Only => false,
+        DtmfDetectMode::InbandOnly | DtmfDetectMode::Both => true,
+    }
+}
+
 fn be32(b: &[u8], at: usize) -> Option<u32> {
     let w = b.get(at..at + 4)?;
     Some(u32::from_be_bytes([w[0], w[1], w[2], w[3]]))
@@ -141,8 +154,11 @@ impl MediaSession {
                 self.stats.malformed += 1;
             } else {
                 // The peer signals keys out of band: in `Auto`, tones in
-                // its audio are no longer listened to.
+                // its audio are no longer listened to, for good.
                 self.rfc4733_heard = true;
+                if !self.listens_inband() {
+                    self.detector = None;
+                }
             }
             self.drain_rfc4733(now);
         }
@@ -278,13 +294,11 @@ impl MediaSession {
 
     /// Should tones in the audio be listened to now?
     fn listens_inband(&self) -> bool {
-        let te = self.config.telephone_event.is_some();
-        match self.config.dtmf_detect {
-            DtmfDetectMode::Auto => !te || !self.rfc4733_heard,
-            DtmfDetectMode::Negotiated => !te,
-            DtmfDetectMode::Rfc4733Only => false,
-            DtmfDetectMode::InbandOnly | DtmfDetectMode::Both => true,
-        }
+        listens_inband(
+            self.config.dtmf_detect,
+            self.config.telephone_event.is_some(),
+            self.rfc4733_heard,
+        )
     }
 
     /// Decodes packets from the jitter buffer until a tick's worth of
@@ -331,20 +345,22 @@ impl MediaSession {
     pub(super) fn playout(&mut self, now: Instant) {
         let heard = self.refill();
         let take = self.rx_fill.min(FRAME_SAMPLES);
-        self.pcm[..take].copy_from_slice(&self.rx_queue[..take]);
-        self.pcm[take..].fill(0);
+        // This tick's audio, for the detector and the recorder only: kept
+        // on the stack rather than in every call.
+        let mut pcm = [0i16; FRAME_SAMPLES];
+        pcm[..take].copy_from_slice(&self.rx_queue[..take]);
         self.rx_queue.copy_within(take..self.rx_fill, 0);
         self.rx_fill -= take;
-        if heard && self.listens_inband() {
+        if let Some(detector) = self.detector.as_deref_mut().filter(|_| heard) {
             let mut found = [None::<InbandDigit>; 4];
             let mut n = 0;
-            self.detector.process(&self.pcm, |d| {
+            detector.process(&pcm, |d| {
                 if n < found.len() {
                     found[n] = Some(d);
                     n += 1;
                 }
             });
-            self.detector_samples += self.pcm.len() as u64;
+            self.detector_samples += pcm.len() as u64;
             // Audio is played out a buffer's delay after it arrived;
             // the dedup compares arrival times.
             let unit_us = u64::from(self.rx_unit) * 1_000_000 / u64::from(self.codec.clock_rate());
@@ -360,7 +376,7 @@ impl MediaSession {
             }
         }
         if let Some(r) = self.recorder.as_mut() {
-            if r.push(now, &self.pcm).is_some() {
+            if r.push(now, &pcm).is_some() {
                 self.finish_recording();
             }
         }

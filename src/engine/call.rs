@@ -1,7 +1,7 @@
 //! One survey call: its media session, its interpreter, its timers, and
 //! the mapping from the interpreter's commands to media and SIP actions.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use kuulo_media::session::{MediaSession, SessionEvent};
 use kuulo_sip::ua::{CallHandle, UserAgent};
 
 use super::media_queue::MediaQueue;
-use super::{PromptLibrary, StoreOp};
+use super::{FastMap, PromptLibrary, StoreOp};
 
 /// What a call may touch outside itself while it runs.
 pub(super) struct Ctx<'a> {
@@ -24,7 +24,7 @@ pub(super) struct Ctx<'a> {
     pub prompts: &'a PromptLibrary,
     pub store: &'a mut VecDeque<StoreOp>,
     pub media_out: &'a mut MediaQueue,
-    pub routes: &'a mut HashMap<SocketAddr, CallHandle>,
+    pub routes: &'a mut FastMap<SocketAddr, CallHandle>,
 }
 
 /// A recording asked for by the interpreter: waiting for its beep to end,
@@ -105,7 +105,7 @@ impl Call {
     }
 
     /// Routes media from `addr` to this call.
-    pub fn add_route(&mut self, routes: &mut HashMap<SocketAddr, CallHandle>, addr: SocketAddr) {
+    pub fn add_route(&mut self, routes: &mut FastMap<SocketAddr, CallHandle>, addr: SocketAddr) {
         routes.insert(addr, self.handle);
         if !self.route_keys.contains(&addr) {
             self.route_keys.push(addr);
@@ -116,7 +116,7 @@ impl Call {
     /// and returns the addresses removed.
     pub fn remove_routes(
         &mut self,
-        routes: &mut HashMap<SocketAddr, CallHandle>,
+        routes: &mut FastMap<SocketAddr, CallHandle>,
     ) -> Vec<SocketAddr> {
         let mut removed = std::mem::take(&mut self.route_keys);
         removed.retain(|addr| {

@@ -91,6 +91,11 @@ const ENDED_ROUTE_GRACE: Duration = Duration::from_secs(10);
 /// shared mode, for the same stragglers.
 pub const PORT_QUARANTINE: Duration = ENDED_ROUTE_GRACE;
 
+/// The engine's maps, looked up several times per packet: aHash is a
+/// fraction of the standard SipHash's cost and still keyed at random, as
+/// the routes hold addresses peers choose.
+pub(crate) type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
+
 /// One shard of survey calls. See the [module documentation](self).
 #[derive(Debug)]
 pub struct SurveyEngine {
@@ -98,13 +103,13 @@ pub struct SurveyEngine {
     ua: UserAgent,
     script: Arc<SurveyScript>,
     prompts: Arc<PromptLibrary>,
-    calls: HashMap<CallHandle, Call>,
+    calls: FastMap<CallHandle, Call>,
     /// Peer media address to call; see "Media routing" above.
-    routes: HashMap<SocketAddr, CallHandle>,
+    routes: FastMap<SocketAddr, CallHandle>,
     /// Addresses of ended calls and when they ended: for
     /// [`ENDED_ROUTE_GRACE`] their late packets are dropped instead of
     /// offered to other calls (older entries are forgotten at call ends).
-    ended_routes: HashMap<SocketAddr, Instant>,
+    ended_routes: FastMap<SocketAddr, Instant>,
     /// The same, oldest first, to forget them in order.
     ended_order: VecDeque<(Instant, SocketAddr)>,
     /// Media figures of the calls that have ended, so the shard's figures
@@ -123,7 +128,7 @@ pub struct SurveyEngine {
     /// With [`MediaPorts::Pool`]: the pairs, and which call has each (by
     /// RTP port).
     ports: Option<RtpPortPool>,
-    port_routes: HashMap<u16, CallHandle>,
+    port_routes: FastMap<u16, CallHandle>,
 }
 
 impl SurveyEngine {
@@ -142,15 +147,15 @@ impl SurveyEngine {
         };
         SurveyEngine {
             ports,
-            port_routes: HashMap::new(),
+            port_routes: FastMap::default(),
             ua: UserAgent::new(config.ua.clone()),
             rng: config.seed,
             config,
             script,
             prompts,
-            calls: HashMap::new(),
-            routes: HashMap::new(),
-            ended_routes: HashMap::new(),
+            calls: FastMap::default(),
+            routes: FastMap::default(),
+            ended_routes: FastMap::default(),
             ended_order: VecDeque::new(),
             ended_media: ShardMediaStats::default(),
             timers: BinaryHeap::new(),

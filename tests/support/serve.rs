@@ -5,6 +5,7 @@ use super::{root, Proc};
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::time::{Duration, Instant};
 
 /// Where the tests keep synthesised prompts, so only the first run of a
@@ -16,17 +17,37 @@ pub fn tts_cache() -> PathBuf {
     target.join("test-tts-cache")
 }
 
-/// A free even UDP port with its neighbour free too (RTP and RTCP, or
-/// sipp's media ports), found by binding and letting go.
+/// Ports handed out so far in this test binary, above [`FIRST_PORT`].
+static HANDED_OUT: AtomicU16 = AtomicU16::new(0);
+/// Test ports come from here up to the kernel's ephemeral range (32768
+/// up), where nothing binding port 0 can take them.
+const FIRST_PORT: u16 = 24_000;
+const LAST_PORT: u16 = 32_000;
+
+/// A free even UDP port with the three above it free too (RTP and RTCP,
+/// a SIP port, or sipp's media ports, which step by four): a port this
+/// test binary never handed out before. Finding ports by binding port 0
+/// and letting go raced between tests running side by side: one could be
+/// handed a port another's child process was about to bind.
 pub fn free_port_pair() -> u16 {
-    for _ in 0..64 {
-        let a = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = a.local_addr().unwrap().port();
-        if port % 2 == 0 && port < 65000 && UdpSocket::bind(("127.0.0.1", port + 1)).is_ok() {
-            return port;
+    free_port_block(4)
+}
+
+/// `len` consecutive free UDP ports from an even one, never handed out
+/// before by this test binary (see [`free_port_pair`]).
+pub fn free_port_block(len: u16) -> u16 {
+    let len = len.max(2).next_multiple_of(2);
+    loop {
+        let start = FIRST_PORT + HANDED_OUT.fetch_add(len, Ordering::SeqCst);
+        assert!(
+            start <= LAST_PORT - len,
+            "this test binary used up ports {FIRST_PORT}-{LAST_PORT}"
+        );
+        // Another program may hold some: skip the block if so.
+        if (start..start + len).all(|p| UdpSocket::bind(("127.0.0.1", p)).is_ok()) {
+            return start;
         }
     }
-    panic!("no free UDP port pair on 127.0.0.1");
 }
 
 /// Starts `kuulo serve` with `script` for one call (the store and its

@@ -82,10 +82,14 @@ impl SippFarm {
                 .push(SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), sip_port));
         }
         std::thread::sleep(Duration::from_millis(500));
-        for child in &mut farm.children {
+        for (child, trunk) in farm.children.iter_mut().zip(&farm.trunks) {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(BenchError::Residents(format!(
-                    "a sipp callee exited at once ({status}); is its port free?"
+                    "the sipp callee on SIP port {} exited at once ({status}); are its ports \
+                     free (SIP {}, media from {media_base})? another bench may still be running, \
+                     or choose other ports with --rtp-base",
+                    trunk.port(),
+                    trunk.port(),
                 )));
             }
         }

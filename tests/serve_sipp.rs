@@ -118,12 +118,9 @@ fn six_sipp_calls_at_once_from_one_media_port_each_get_their_own_answers() {
     const CALLS: usize = 6;
     let dir = tempfile::tempdir().unwrap();
     let sip_port = free_port();
-    let rtp_first = free_port() & !1;
-    let range = format!(
-        "{}-{}",
-        rtp_first.saturating_sub(40),
-        rtp_first.saturating_sub(1)
-    );
+    // Ports nothing else in this test binary is handed.
+    let rtp_first = support::serve::free_port_block(40);
+    let range = format!("{rtp_first}-{}", rtp_first + 39);
     let server = support::serve::serve_with(
         &script(),
         dir.path(),

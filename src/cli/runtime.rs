@@ -189,9 +189,44 @@ pub async fn bind_engine_sockets(
     Ok((sockets, ports))
 }
 
+/// The media ports for a start-up line: `RTP 127.0.0.1:30000`, or
+/// `RTP 127.0.0.1:10000-19999 (5000 pairs, one per call)`.
+pub fn describe_media(ports: &kuulo::engine::MediaPorts, rtp: std::net::SocketAddr) -> String {
+    match ports {
+        kuulo::engine::MediaPorts::Shared => format!("RTP {rtp}"),
+        kuulo::engine::MediaPorts::Pool { rtp_ports, .. } => {
+            let first = rtp_ports.iter().min().copied().unwrap_or(rtp.port());
+            let last = rtp_ports.iter().max().copied().unwrap_or(rtp.port()) + 1;
+            format!(
+                "RTP {}:{first}-{last} ({} pairs, one per call)",
+                rtp.ip(),
+                rtp_ports.len()
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod rtp_port_tests {
     use super::*;
+
+    #[test]
+    fn media_ports_are_described_for_the_start_up_line() {
+        use kuulo::engine::MediaPorts;
+        let rtp = "127.0.0.1:30000".parse().unwrap();
+        assert_eq!(
+            describe_media(&MediaPorts::Shared, rtp),
+            "RTP 127.0.0.1:30000"
+        );
+        let pool = MediaPorts::Pool {
+            rtp_ports: vec![10000, 10004, 10002],
+            quarantine: std::time::Duration::from_secs(10),
+        };
+        assert_eq!(
+            describe_media(&pool, rtp),
+            "RTP 127.0.0.1:10000-10005 (3 pairs, one per call)"
+        );
+    }
 
     #[test]
     fn rtp_port_ranges_are_read_and_bad_ones_say_how() {

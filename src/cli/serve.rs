@@ -93,6 +93,7 @@ async fn serve(args: Args, prepared: Prepared) -> std::io::Result<()> {
         runtime::bind_engine_sockets(args.bind, args.rtp, args.rtp_ports).await?;
     let sip = sockets.sip_addr()?;
     let rtp = sockets.rtp_addr()?;
+    let media = runtime::describe_media(&media_ports, rtp);
     let mut config = EngineConfig::new(sip, rtp);
     config.media_ports = media_ports;
     config.max_concurrent = args.max_concurrent;
@@ -104,7 +105,7 @@ async fn serve(args: Args, prepared: Prepared) -> std::io::Result<()> {
         Arc::clone(&prepared.prompts),
     );
     eprintln!(
-        "kuulo serve: survey {} on sip:{sip} (UDP), RTP {rtp}; {} prompts loaded",
+        "kuulo serve: survey {} on sip:{sip} (UDP), {media}; {} prompts loaded",
         prepared.script.id,
         prepared.prompts.len()
     );

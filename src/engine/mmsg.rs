@@ -1,7 +1,9 @@
 //! Batched UDP I/O: many datagrams per system call with Linux's
 //! `sendmmsg(2)` and `recvmmsg(2)`, and a sub-millisecond timer
-//! (`timerfd`), behind a safe API. With `engine::realtime` (one
-//! scheduler call), the only module of the library with `unsafe` code.
+//! (`timerfd`), and the open-files limit, behind a safe API. With
+//! `engine::realtime` (one scheduler call) and `engine::port_sockets` (one
+//! tokio registration), the only module of the library with `unsafe`
+//! code.
 //!
 //! Why by hand: the standard library and tokio send one datagram per call,
 //! socket2 has no `sendmmsg`, and quinn-udp batches only to one

@@ -338,6 +338,17 @@ fn answers(h: &Harness) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The answers to "again" of every call, sorted.
+fn again_answers(h: &Harness) -> Vec<String> {
+    let mut again: Vec<String> = answers(h)
+        .into_iter()
+        .filter(|(q, _)| q == "again")
+        .map(|(_, v)| v)
+        .collect();
+    again.sort();
+    again
+}
+
 fn dispositions(h: &Harness) -> Vec<String> {
     h.rows("SELECT disposition FROM calls ORDER BY started_at")
         .into_iter()
@@ -476,13 +487,7 @@ fn two_calls_at_once_are_routed_to_their_own_surveys() {
     let mut h = harness(dir.path(), vec![a, b]);
     h.dial();
     h.run(Duration::from_secs(60));
-    let mut again: Vec<String> = answers(&h)
-        .into_iter()
-        .filter(|(q, _)| q == "again")
-        .map(|(_, v)| v)
-        .collect();
-    again.sort();
-    assert_eq!(again, vec!["no", "yes"]);
+    assert_eq!(again_answers(&h), vec!["no", "yes"]);
     assert_eq!(dispositions(&h), vec!["partial", "partial"]);
     // Only what a resident sends after its hang-up (the RTCP BYE) finds
     // no call; nothing was delivered to the wrong one.
@@ -531,13 +536,7 @@ fn a_port_per_call_tells_apart_calls_from_one_media_address() {
     });
     h.dial();
     h.run(Duration::from_secs(60));
-    let mut again: Vec<String> = answers(&h)
-        .into_iter()
-        .filter(|(q, _)| q == "again")
-        .map(|(_, v)| v)
-        .collect();
-    again.sort();
-    assert_eq!(again, vec!["no", "yes"]);
+    assert_eq!(again_answers(&h), vec!["no", "yes"]);
     let mut ports: Vec<u16> = h
         .residents
         .iter()

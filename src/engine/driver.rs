@@ -52,7 +52,7 @@ const READ_BATCH: usize = 64;
 /// stays near 20 ms, provided the shard wakes when it asks to: hence the
 /// [`mmsg::PreciseTimer`], as tokio's timer rounds sleeps up to whole
 /// milliseconds.
-const CLOCK_STEP: Duration = Duration::from_micros(500);
+pub(crate) const CLOCK_STEP: Duration = Duration::from_micros(500);
 /// `recvmmsg` batches read from a media socket per round, at most: a
 /// step's worth of 5,000 calls' packets is 250, but a round that comes
 /// late finds more, and a reader capped much below what arrives falls
@@ -327,17 +327,8 @@ pub async fn run_app(
             }
         }
         if progressed {
-            // Send what the round produced (top of the loop). A short
-            // round means a light load: the next one comes a step later,
-            // with the work gathered meanwhile. A long one means work is
-            // already waiting: go on at once, as sleeping would only add
-            // a wake-up's latency (on a busy machine, milliseconds),
-            // letting the runtime poll its other sources first.
-            if now.elapsed() < CLOCK_STEP / 2 {
-                next_clock = now + CLOCK_STEP;
-            } else {
-                tokio::task::yield_now().await;
-            }
+            // Send what the round produced (top of the loop).
+            pace_after_round(now, &mut next_clock).await;
             continue;
         }
         let mut deadline = [engine.poll_timeout(), app.poll_timeout()]
@@ -367,6 +358,21 @@ pub async fn run_app(
     }
 }
 
+/// Paces the next round after one that did work, begun at `started`. A
+/// short round means a light load: the next one comes a [`CLOCK_STEP`]
+/// later (`next_clock`), with the work gathered meanwhile. A long one means
+/// work is already waiting: go on at once, as sleeping would only add a
+/// wake-up's latency (on a busy machine, milliseconds), letting the
+/// runtime poll its other sources first. Shared with the simulated
+/// residents' driver.
+pub(crate) async fn pace_after_round(started: Instant, next_clock: &mut Instant) {
+    if started.elapsed() < CLOCK_STEP / 2 {
+        *next_clock = started + CLOCK_STEP;
+    } else {
+        tokio::task::yield_now().await;
+    }
+}
+
 /// Completes when a media socket may hold a datagram.
 async fn media_readable(media: &MediaSockets) {
     match media {
@@ -391,13 +397,25 @@ async fn woken(waker: Option<&Notify>) {
 /// Reads what the SIP socket holds, up to [`READ_BATCH`] datagrams;
 /// true if anything came.
 fn receive_sip(engine: &mut SurveyEngine, socket: &UdpSocket, buf: &mut [u8]) -> bool {
+    read_sip(socket, buf, |from, data| {
+        engine.handle_sip(Instant::now(), from, data)
+    })
+}
+
+/// Hands each datagram the SIP socket holds to `deliver`, up to
+/// [`READ_BATCH`] of them (a burst must not starve the media clock);
+/// true if anything came. Shared with the simulated residents' driver.
+pub(crate) fn read_sip(
+    socket: &UdpSocket,
+    buf: &mut [u8],
+    mut deliver: impl FnMut(Peer, Bytes),
+) -> bool {
     let mut any = false;
     for _ in 0..READ_BATCH {
         match with_readiness(socket, Interest::READABLE, || mmsg::recv_from(socket, buf)) {
             Ok((n, from)) => {
                 any = true;
-                let data = Bytes::copy_from_slice(&buf[..n]);
-                engine.handle_sip(Instant::now(), Peer::udp(from), data);
+                deliver(Peer::udp(from), Bytes::copy_from_slice(&buf[..n]));
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
             // ICMP port unreachable shows up as an error on Linux; the SIP
@@ -498,7 +516,7 @@ fn read_socket(
 /// goes stale and would leave datagrams queued for milliseconds; the
 /// direct attempt reads the kernel's state. It cannot lose a wake-up: data
 /// that arrives after it fails raises a new readiness event.
-pub(crate) fn with_readiness<T>(
+fn with_readiness<T>(
     socket: &UdpSocket,
     interest: Interest,
     mut op: impl FnMut() -> io::Result<T>,

@@ -14,26 +14,18 @@
 //! than the engine.
 
 use super::ResidentPopulation;
-use crate::engine::driver::with_readiness;
+use crate::engine::driver::{pace_after_round, read_sip};
 use crate::engine::mmsg;
 use crate::engine::port_sockets::PortSockets;
-use bytes::Bytes;
 use kuulo_media::session::PacketKind;
 use kuulo_sip::driver::bind_udp;
 use kuulo_sip::message::MAX_MESSAGE_SIZE;
-use kuulo_sip::transport::Peer;
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::Interest;
 use tokio::net::UdpSocket;
-
-/// See the engine driver's `CLOCK_STEP`.
-const CLOCK_STEP: Duration = Duration::from_micros(500);
-/// SIP datagrams read per round, at most.
-const SIP_READS: usize = 64;
 
 /// The sockets of a population.
 #[derive(Debug)]
@@ -108,14 +100,12 @@ pub async fn run(
             flush(population, &sockets).await;
             progressed = true;
         }
-        progressed |= receive_sip(population, &sockets.sip, &mut sip_buf);
+        progressed |= read_sip(&sockets.sip, &mut sip_buf, |from, data| {
+            population.handle_sip(Instant::now(), from, data)
+        });
         progressed |= receive_media(population, &sockets.media, &mut ready, &mut batch);
         if progressed {
-            if now.elapsed() < CLOCK_STEP / 2 {
-                next_clock = now + CLOCK_STEP;
-            } else {
-                tokio::task::yield_now().await;
-            }
+            pace_after_round(now, &mut next_clock).await;
             continue;
         }
         let deadline = population
@@ -128,25 +118,6 @@ pub async fn run(
             _ = &mut stop => return Ok(()),
         }
     }
-}
-
-fn receive_sip(population: &mut ResidentPopulation, socket: &UdpSocket, buf: &mut [u8]) -> bool {
-    let mut any = false;
-    for _ in 0..SIP_READS {
-        match with_readiness(socket, Interest::READABLE, || mmsg::recv_from(socket, buf)) {
-            Ok((n, from)) => {
-                any = true;
-                let data = Bytes::copy_from_slice(&buf[..n]);
-                population.handle_sip(Instant::now(), Peer::udp(from), data);
-            }
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-            Err(e) => {
-                tracing::debug!(error = %e, "SIP receive error");
-                any = true;
-            }
-        }
-    }
-    any
 }
 
 fn receive_media(

@@ -101,13 +101,10 @@ fn engine_and_simulated_residents_agree_on_every_answer() {
                 moved = true;
                 engine.handle_sip(now, Peer::udp(pop_sip), t.payload);
             }
-            while let Some((port, d)) = pop.poll_media_transmit() {
+            while let Some(d) = pop.poll_media_transmit() {
                 moved = true;
-                let from_port = match d.kind {
-                    PacketKind::Rtp => port,
-                    PacketKind::Rtcp => port + 1,
-                };
-                engine.handle_media(now, SocketAddr::new(pop_ip, from_port), d.contents());
+                let from = SocketAddr::new(pop_ip, d.local_port());
+                engine.handle_media(now, from, d.contents());
             }
             while engine.poll_store_op().is_some() {}
             while let Some(ev) = engine.poll_event() {

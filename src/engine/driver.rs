@@ -560,10 +560,7 @@ fn send_media(engine: &mut SurveyEngine, sockets: &EngineSockets, summary: &mut 
                 })
             }
             MediaSockets::Pool(pool) => {
-                let port = match kind {
-                    PacketKind::Rtp => local,
-                    PacketKind::Rtcp => local + 1,
-                };
+                let port = first.local_port();
                 match pool.socket(port) {
                     Some(socket) => mmsg::send_batch(socket, batch.clone()),
                     None => Err(io::Error::new(

@@ -38,6 +38,14 @@ pub struct OutgoingMedia<'a> {
     pub contents: &'a [u8],
 }
 
+impl OutgoingMedia<'_> {
+    /// The local port it leaves from: the pair's RTP port, or the one
+    /// above it for RTCP.
+    pub fn local_port(&self) -> u16 {
+        super::types::source_port(self.kind, self.local_rtp_port)
+    }
+}
+
 /// Datagrams in the order they were queued; see the module docs.
 #[derive(Debug, Default)]
 pub(crate) struct MediaQueue {

@@ -47,7 +47,6 @@ pub mod campaign;
 pub mod driver;
 mod media_queue;
 pub(crate) mod mmsg;
-#[cfg(unix)]
 pub mod port_sockets;
 mod prompts;
 pub mod realtime;
@@ -228,12 +227,11 @@ impl SurveyEngine {
             return self.handle_media(now, from, data);
         }
         let rtp_port = local_port & !1;
-        let h = self.port_routes.get(&rtp_port).copied().filter(|h| {
-            self.calls
-                .get(h)
-                .and_then(|c| c.media.as_ref())
-                .is_some_and(|m| m.accepts(from, data))
-        });
+        let h = self
+            .port_routes
+            .get(&rtp_port)
+            .copied()
+            .filter(|h| self.call_takes(*h, from, data));
         self.deliver_media(now, h, from, data);
     }
 
@@ -444,6 +442,15 @@ impl SurveyEngine {
         kuulo_media::session::splitmix(&mut self.rng)
     }
 
+    /// Whether call `h`'s media session would take `data` from `from`
+    /// (its latching policy).
+    fn call_takes(&self, h: CallHandle, from: SocketAddr, data: &[u8]) -> bool {
+        self.calls
+            .get(&h)
+            .and_then(|c| c.media.as_ref())
+            .is_some_and(|m| m.accepts(from, data))
+    }
+
     fn route(&self, now: Instant, from: SocketAddr, data: &[u8]) -> Option<CallHandle> {
         let rtcp = data.len() >= 2 && (192..=223).contains(&data[1]);
         let key = if rtcp {
@@ -451,12 +458,7 @@ impl SurveyEngine {
         } else {
             from
         };
-        let takes = |h: &CallHandle| {
-            self.calls
-                .get(h)
-                .and_then(|c| c.media.as_ref())
-                .is_some_and(|m| m.accepts(from, data))
-        };
+        let takes = |h: &CallHandle| self.call_takes(*h, from, data);
         if let Some(h) = self.routes.get(&key).or_else(|| self.routes.get(&from)) {
             if takes(h) {
                 return Some(*h);
@@ -599,8 +601,8 @@ impl SurveyEngine {
                 return;
             }
         };
-        // Until the call exists, a refusal hands the pair straight back:
-        // nothing was sent from it.
+        // A refusal below releases the pair again (it rests like any
+        // other, as the peer may already send to it).
         let cfg = self.media_config(port);
         let negotiated = SessionDescription::parse(&offer)
             .map_err(|e| e.to_string())

@@ -200,6 +200,21 @@ impl MediaDatagram {
     pub fn contents(&self) -> &[u8] {
         &self.buf[..self.len]
     }
+
+    /// The local port it leaves from: the pair's RTP port, or the one
+    /// above it for RTCP.
+    pub fn local_port(&self) -> u16 {
+        source_port(self.kind, self.local_rtp_port)
+    }
+}
+
+/// The local port a datagram of `kind` leaves from, for the pair whose RTP
+/// port is `local_rtp_port` (RTCP on the next one, RFC 3550 section 11).
+pub(crate) fn source_port(kind: PacketKind, local_rtp_port: u16) -> u16 {
+    match kind {
+        PacketKind::Rtp => local_rtp_port,
+        PacketKind::Rtcp => local_rtp_port + 1,
+    }
 }
 
 impl std::fmt::Debug for MediaDatagram {

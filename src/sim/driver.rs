@@ -17,7 +17,6 @@ use super::ResidentPopulation;
 use crate::engine::driver::{pace_after_round, read_sip};
 use crate::engine::mmsg;
 use crate::engine::port_sockets::PortSockets;
-use kuulo_media::session::PacketKind;
 use kuulo_sip::driver::bind_udp;
 use kuulo_sip::message::MAX_MESSAGE_SIZE;
 use std::future::Future;
@@ -154,12 +153,8 @@ async fn flush(population: &mut ResidentPopulation, sockets: &PopulationSockets)
     while let Some(t) = population.poll_sip_transmit() {
         let _ = sockets.sip.send_to(&t.payload, t.destination.addr).await;
     }
-    while let Some((port, d)) = population.poll_media_transmit() {
-        let local = match d.kind {
-            PacketKind::Rtp => port,
-            PacketKind::Rtcp => port + 1,
-        };
-        if let Some(socket) = sockets.media.socket(local) {
+    while let Some(d) = population.poll_media_transmit() {
+        if let Some(socket) = sockets.media.socket(d.local_port()) {
             // Late audio is useless: drop rather than wait on a full buffer.
             let _ = socket.send_to(d.contents(), d.destination);
         }

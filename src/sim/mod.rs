@@ -220,7 +220,7 @@ pub struct ResidentPopulation {
     touched: Vec<CallHandle>,
     /// Each resident's next deadline (stale entries are skipped).
     timers: BinaryHeap<Reverse<(Instant, CallHandle)>>,
-    media_out: VecDeque<(u16, MediaDatagram)>,
+    media_out: VecDeque<MediaDatagram>,
     answers: Vec<GivenAnswer>,
     stats: PopulationStats,
     rng: u64,
@@ -319,9 +319,9 @@ impl ResidentPopulation {
         self.ua.poll_transmit()
     }
 
-    /// The next media datagram; send it from `source_port` (or the port
-    /// above it for RTCP, as the datagram's kind says).
-    pub fn poll_media_transmit(&mut self) -> Option<(u16, MediaDatagram)> {
+    /// The next media datagram; send it from its
+    /// [`local_port`](MediaDatagram::local_port).
+    pub fn poll_media_transmit(&mut self) -> Option<MediaDatagram> {
         self.media_out.pop_front()
     }
 
@@ -381,7 +381,7 @@ impl ResidentPopulation {
             };
             r.drain(now, &mut self.stats, &mut self.answers);
             while let Some(d) = r.poll_media_transmit() {
-                self.media_out.push_back((r.port(), d));
+                self.media_out.push_back(d);
             }
             let next = r.next_timeout();
             if next.is_some() && next != r.scheduled {

@@ -25,6 +25,7 @@ use std::time::Duration;
 use kuulo::campaign::{
     CallingHours, DialerConfig, ExclusionPolicy, Exclusions, RetryPolicy, Store,
 };
+use kuulo::engine::raw_udp_rate;
 use kuulo::engine::{LibraryError, PromptLibrary};
 use kuulo::media::session::IdleMode;
 use serde::Serialize;
@@ -683,8 +684,6 @@ fn cpu_time() -> Duration {
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
     tv(usage.ru_utime) + tv(usage.ru_stime)
 }
-
-use kuulo::engine::raw_udp_rate;
 
 fn print_report(r: &BenchReport) {
     println!("kuulo bench");

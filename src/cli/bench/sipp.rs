@@ -86,9 +86,8 @@ impl SippFarm {
             if let Ok(Some(status)) = child.try_wait() {
                 return Err(BenchError::Residents(format!(
                     "the sipp callee on SIP port {} exited at once ({status}); are its ports \
-                     free (SIP {}, media from {media_base})? another bench may still be running, \
+                     (media from {media_base} up) free? another bench may still be running, \
                      or choose other ports with --rtp-base",
-                    trunk.port(),
                     trunk.port(),
                 )));
             }

@@ -27,6 +27,12 @@ fn serve(dir: &Path, sip_port: u16) -> Proc {
 
 /// Runs one sipp call with `scenario` (a path) against the server.
 fn sipp(scenario: &Path, sip_port: u16) -> Output {
+    sipp_calls(scenario, sip_port, &["-m", "1"])
+}
+
+/// Runs sipp with `scenario` against the server, `calls` saying how many
+/// and how (`-m`, `-l`, `-r`).
+fn sipp_calls(scenario: &Path, sip_port: u16, calls: &[&str]) -> Output {
     let local = free_port();
     let media = free_port();
     Proc::spawn(
@@ -35,7 +41,8 @@ fn sipp(scenario: &Path, sip_port: u16) -> Output {
             .arg(scenario)
             .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
             .args(["-p", &local.to_string(), "-mp", &media.to_string()])
-            .args(["-m", "1", "-timeout", "70s", "-timeout_error", "-nostdin"])
+            .args(calls)
+            .args(["-timeout", "70s", "-timeout_error", "-nostdin"])
             .arg(format!("127.0.0.1:{sip_port}")),
     )
     .wait("sipp", Duration::from_secs(90))
@@ -95,7 +102,14 @@ fn survey_call_with(dir: &Path, scenario: &Path) -> (String, PathBuf) {
     let sip_port = free_port();
     let server = serve(dir, sip_port);
     let sipp = sipp(scenario, sip_port);
-    let served = server.wait("kuulo serve", Duration::from_secs(30));
+    let (summary, _) = served(dir, server, &sipp, Duration::from_secs(30));
+    (summary, dir.join("results.sqlite"))
+}
+
+/// Waits up to `limit` for `kuulo serve` to end after sipp did, requires
+/// both to have succeeded, and returns serve's summary and log.
+fn served(dir: &Path, server: Proc, sipp: &Output, limit: Duration) -> (String, String) {
+    let served = server.wait("kuulo serve", limit);
     let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
     assert!(
         sipp.status.success(),
@@ -105,8 +119,7 @@ fn survey_call_with(dir: &Path, scenario: &Path) -> (String, PathBuf) {
         String::from_utf8_lossy(&sipp.stderr),
     );
     assert!(served.status.success(), "kuulo serve failed:\n{log}");
-    let summary = String::from_utf8_lossy(&served.stdout).into_owned();
-    (summary, dir.join("results.sqlite"))
+    (String::from_utf8_lossy(&served.stdout).into_owned(), log)
 }
 
 /// Six residents at once, every one replaying the same RFC 2833 pcaps
@@ -129,28 +142,13 @@ fn six_sipp_calls_at_once_from_one_media_port_each_get_their_own_answers() {
         "kuulo=info",
         &["--max-calls", &CALLS.to_string(), "--rtp-ports", &range],
     );
-    let (local, media) = (free_port(), free_port());
-    let sipp = Proc::spawn(
-        Command::new("sipp")
-            .arg("-sf")
-            .arg(root().join("tests/sipp/uac_survey_keys.xml"))
-            .args(["-i", "127.0.0.1", "-mi", "127.0.0.1"])
-            .args(["-p", &local.to_string(), "-mp", &media.to_string()])
-            .args(["-m", &CALLS.to_string(), "-l", &CALLS.to_string()])
-            .args(["-r", "10", "-timeout", "70s", "-timeout_error", "-nostdin"])
-            .arg(format!("127.0.0.1:{sip_port}")),
-    )
-    .wait("sipp", Duration::from_secs(90));
-    let out = server.wait("kuulo serve", Duration::from_secs(60));
-    let log = std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
-    assert!(
-        sipp.status.success(),
-        "sipp failed ({:?})\n{}\n{}\nkuulo log:\n{log}",
-        sipp.status.code(),
-        String::from_utf8_lossy(&sipp.stdout),
-        String::from_utf8_lossy(&sipp.stderr),
+    let n = CALLS.to_string();
+    let sipp = sipp_calls(
+        &root().join("tests/sipp/uac_survey_keys.xml"),
+        sip_port,
+        &["-m", &n, "-l", &n, "-r", "10"],
     );
-    let summary = String::from_utf8_lossy(&out.stdout).to_string();
+    let (summary, log) = served(dir.path(), server, &sipp, Duration::from_secs(60));
     assert!(
         summary.contains(&format!("completed={CALLS}")),
         "{summary}\n{log}"
@@ -160,7 +158,6 @@ fn six_sipp_calls_at_once_from_one_media_port_each_get_their_own_answers() {
         &db,
         "SELECT question || '=' || value, CAST(COUNT(*) AS TEXT) FROM answers GROUP BY 1 ORDER BY 1",
     );
-    let n = CALLS.to_string();
     assert_eq!(
         answers,
         pairs(&[
